@@ -1,0 +1,205 @@
+//! Encoding: packets to bytes, refusing what the protocol forbids instead of truncating it.
+
+use crate::error::EncodeError;
+use crate::packet::*;
+
+/// The largest remaining length a fixed header can express [MQTT-2.2.3].
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+impl Packet<'_> {
+    /// Appends the encoded packet to `out` and returns the number of bytes written.
+    /// On error nothing is appended.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_length()?;
+        if remaining > MAX_REMAINING_LENGTH {
+            return Err(EncodeError::PacketTooLarge(remaining));
+        }
+        let start = out.len();
+        out.reserve(remaining + 5);
+        out.push(self.packet_type() << 4 | self.flags());
+        write_remaining_length(out, remaining);
+        self.write_body(out);
+        Ok(out.len() - start)
+    }
+
+    fn flags(&self) -> u8 {
+        match self {
+            Packet::Publish(p) => {
+                u8::from(p.dup) << 3 | (p.qospid.qos() as u8) << 1 | u8::from(p.retain)
+            }
+            Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 0b0010,
+            _ => 0,
+        }
+    }
+
+    /// Validates every field and returns the body length.
+    fn remaining_length(&self) -> Result<usize, EncodeError> {
+        Ok(match self {
+            Packet::Connect(c) => {
+                if c.client_id.is_empty() && !c.clean_session {
+                    return Err(EncodeError::EmptyClientIdWithoutCleanSession); // [MQTT-3.1.3-7]
+                }
+                if c.password.is_some() && c.username.is_none() {
+                    return Err(EncodeError::PasswordWithoutUsername); // [MQTT-3.1.2-22]
+                }
+                let mut len = 10 + str_len(c.client_id)?;
+                if let Some(will) = &c.last_will {
+                    len += str_len(will.topic.as_str())? + bin_len(will.message)?;
+                }
+                if let Some(username) = c.username {
+                    len += str_len(username)?;
+                }
+                if let Some(password) = c.password {
+                    len += bin_len(password)?;
+                }
+                len
+            }
+            Packet::ConnAck(_) => 2,
+            Packet::Publish(p) => {
+                str_len(p.topic.as_str())?
+                    + if p.qospid.pid().is_some() { 2 } else { 0 }
+                    + p.payload.len()
+            }
+            Packet::PubAck(_)
+            | Packet::PubRec(_)
+            | Packet::PubRel(_)
+            | Packet::PubComp(_)
+            | Packet::UnsubAck(_) => 2,
+            Packet::Subscribe(s) => {
+                if s.topics.is_empty() {
+                    return Err(EncodeError::NoTopicFilters("SUBSCRIBE")); // [MQTT-3.8.3-3]
+                }
+                let mut len = 2;
+                for (filter, _) in &s.topics {
+                    len += str_len(filter.as_str())? + 1;
+                }
+                len
+            }
+            Packet::SubAck(s) => {
+                if s.return_codes.is_empty() {
+                    return Err(EncodeError::NoTopicFilters("SUBACK"));
+                }
+                2 + s.return_codes.len()
+            }
+            Packet::Unsubscribe(u) => {
+                if u.topics.is_empty() {
+                    return Err(EncodeError::NoTopicFilters("UNSUBSCRIBE")); // [MQTT-3.10.3-2]
+                }
+                let mut len = 2;
+                for filter in &u.topics {
+                    len += str_len(filter.as_str())?;
+                }
+                len
+            }
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
+        })
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Packet::Connect(c) => {
+                write_str(out, "MQTT");
+                out.push(4); // protocol level: 3.1.1
+                let mut flags = u8::from(c.clean_session) << 1;
+                if let Some(will) = &c.last_will {
+                    flags |= 0x04 | (will.qos as u8) << 3 | u8::from(will.retain) << 5;
+                }
+                flags |= u8::from(c.password.is_some()) << 6 | u8::from(c.username.is_some()) << 7;
+                out.push(flags);
+                out.extend_from_slice(&c.keep_alive.to_be_bytes());
+                write_str(out, c.client_id);
+                if let Some(will) = &c.last_will {
+                    write_str(out, will.topic.as_str());
+                    write_bin(out, will.message);
+                }
+                if let Some(username) = c.username {
+                    write_str(out, username);
+                }
+                if let Some(password) = c.password {
+                    write_bin(out, password);
+                }
+            }
+            Packet::ConnAck(c) => {
+                out.push(u8::from(c.session_present));
+                out.push(c.code as u8);
+            }
+            Packet::Publish(p) => {
+                write_str(out, p.topic.as_str());
+                if let Some(pid) = p.qospid.pid() {
+                    out.extend_from_slice(&pid.get().to_be_bytes());
+                }
+                out.extend_from_slice(p.payload);
+            }
+            Packet::PubAck(pid)
+            | Packet::PubRec(pid)
+            | Packet::PubRel(pid)
+            | Packet::PubComp(pid)
+            | Packet::UnsubAck(pid) => out.extend_from_slice(&pid.get().to_be_bytes()),
+            Packet::Subscribe(s) => {
+                out.extend_from_slice(&s.pid.get().to_be_bytes());
+                for (filter, qos) in &s.topics {
+                    write_str(out, filter.as_str());
+                    out.push(*qos as u8);
+                }
+            }
+            Packet::SubAck(s) => {
+                out.extend_from_slice(&s.pid.get().to_be_bytes());
+                out.extend(s.return_codes.iter().map(|code| match code {
+                    Some(qos) => *qos as u8,
+                    None => 0x80,
+                }));
+            }
+            Packet::Unsubscribe(u) => {
+                out.extend_from_slice(&u.pid.get().to_be_bytes());
+                for filter in &u.topics {
+                    write_str(out, filter.as_str());
+                }
+            }
+            Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
+        }
+    }
+}
+
+/// [MQTT-1.5.3] A string is at most 65,535 bytes and never contains U+0000.
+fn str_len(s: &str) -> Result<usize, EncodeError> {
+    if s.len() > u16::MAX as usize {
+        return Err(EncodeError::StringTooLong(s.len()));
+    }
+    if s.contains('\0') {
+        return Err(EncodeError::NullCharacter);
+    }
+    Ok(2 + s.len())
+}
+
+fn bin_len(b: &[u8]) -> Result<usize, EncodeError> {
+    if b.len() > u16::MAX as usize {
+        return Err(EncodeError::BinaryTooLong(b.len()));
+    }
+    Ok(2 + b.len())
+}
+
+/// Only called after `str_len`/`bin_len` checked the length fits in 16 bits.
+fn write_bin(out: &mut Vec<u8>, b: &[u8]) {
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_bin(out, s.as_bytes());
+}
+
+/// The variable-length encoding of [MQTT-2.2.3]; `len` is at most [`MAX_REMAINING_LENGTH`].
+fn write_remaining_length(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Topic names (what a PUBLISH is sent to) and topic filters (what a SUBSCRIBE asks for) are different types,
+//! each validated once on construction [MQTT-4.7].
+
+use std::fmt;
+
+/// A topic name: non-empty, no wildcards, no U+0000, at most 65,535 bytes [MQTT-4.7.3-1, 4.7.3-2, 3.3.2-2].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName<'a>(&'a str);
+
+/// A topic filter: non-empty, `#` only alone as the last level, `+` only alone in a level
+/// [MQTT-4.7.1-1, 4.7.1-2, 4.7.1-3, 4.7.3-1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicFilter<'a>(&'a str);
+
+const MAX_LEN: usize = u16::MAX as usize;
+
+impl<'a> TopicName<'a> {
+    /// Returns `None` for a string that is not a valid topic name.
+    pub fn new(s: &'a str) -> Option<Self> {
+        let valid = !s.is_empty() && s.len() <= MAX_LEN && !s.contains(['+', '#', '\0']);
+        valid.then_some(Self(s))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'a> TopicFilter<'a> {
+    /// Returns `None` for a string that is not a valid topic filter.
+    pub fn new(s: &'a str) -> Option<Self> {
+        if s.is_empty() || s.len() > MAX_LEN || s.contains('\0') {
+            return None;
+        }
+        let mut levels = s.split('/').peekable();
+        while let Some(level) = levels.next() {
+            let is_last = levels.peek().is_none();
+            let ok = match level {
+                "#" => is_last,
+                "+" => true,
+                other => !other.contains(['+', '#']),
+            };
+            if !ok {
+                return None;
+            }
+        }
+        Some(Self(s))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// Whether a message published to `topic` is delivered to a subscription with this filter.
+    ///
+    /// [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with `$`.
+    pub fn matches(&self, topic: TopicName<'_>) -> bool {
+        let topic = topic.as_str();
+        if topic.starts_with('$') && self.0.starts_with(['+', '#']) {
+            return false;
+        }
+        let mut filter_levels = self.0.split('/');
+        let mut topic_levels = topic.split('/');
+        loop {
+            match (filter_levels.next(), topic_levels.next()) {
+                // `#` also matches the parent level: `a/#` matches `a` [MQTT-4.7.1-2].
+                (Some("#"), _) => return true,
+                (Some("+"), Some(_)) => {}
+                (Some(f), Some(t)) if f == t => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl fmt::Display for TopicName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for TopicFilter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(filter: &str, topic: &str) -> bool {
+        TopicFilter::new(filter)
+            .unwrap()
+            .matches(TopicName::new(topic).unwrap())
+    }
+
+    #[test]
+    fn topic_names_refuse_wildcards_nul_and_empty() {
+        assert!(TopicName::new("chat/rooms/general").is_some());
+        assert!(TopicName::new("/").is_some());
+        for bad in ["", "a/+", "a/#", "a\0b", "+"] {
+            assert!(TopicName::new(bad).is_none(), "{bad:?}");
+        }
+        assert!(TopicName::new(&"a".repeat(65_536)).is_none());
+        assert!(TopicName::new(&"a".repeat(65_535)).is_some());
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn topic_filters_follow_the_wildcard_rules() {
+        for ok in ["#", "+", "a/#", "+/+", "a/+/b", "/+", "sport/tennis/#", "+/tennis/#", "a//b"] {
+            assert!(TopicFilter::new(ok).is_some(), "{ok:?}");
+        }
+        for bad in ["", "a#", "a/#/b", "a+", "a/b+", "#/a", "a\0"] {
+            assert!(TopicFilter::new(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn filters_match_topics_as_the_spec_examples_say() {
+        let cases = [
+            ("sport/tennis/player1/#", "sport/tennis/player1",              true),
+            ("sport/tennis/player1/#", "sport/tennis/player1/ranking",      true),
+            ("sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true),
+            ("sport/#",                "sport",                             true),
+            ("sport/tennis/+",         "sport/tennis/player1",              true),
+            ("sport/tennis/+",         "sport/tennis/player1/tennis",       false),
+            ("sport/+",                "sport",                             false),
+            ("sport/+",                "sport/",                            true),
+            ("+/+",                    "/finance",                          true),
+            ("/+",                     "/finance",                          true),
+            ("+",                      "/finance",                          false),
+            ("#",                      "$SYS/broker",                       false),
+            ("+/monitor/Clients",      "$SYS/monitor/Clients",              false),
+            ("$SYS/#",                 "$SYS/broker",                       true),
+            ("$SYS/monitor/+",         "$SYS/monitor/Clients",              true),
+            ("chat/rooms/+/messages/+", "chat/rooms/general/messages/alice", true),
+            ("a/b",                    "a/b/c",                             false),
+            ("a/b/c",                  "a/b",                               false),
+        ];
+        for (filter, topic, expected) in cases {
+            assert_eq!(matches(filter, topic), expected, "{filter} vs {topic}");
+        }
+    }
+}
