@@ -1,0 +1,36 @@
+use leptos::prelude::*;
+
+use super::{ChatState, Status};
+
+/// The connection status, always visible, with the reason when the connection ended.
+#[component]
+pub fn StatusBar() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let text = move || {
+        let broker = state.broker.get();
+        match state.status.get() {
+            Status::Connecting => format!("Connecting to {broker}…"),
+            Status::Connected => format!(
+                "Connected as {} to {broker}",
+                state.me.get().unwrap_or_default()
+            ),
+            Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
+            Status::Disconnected(reason) => format!("Disconnected: {reason}"),
+        }
+    };
+    let class = move || match state.status.get() {
+        Status::Connecting => "status connecting",
+        Status::Connected => "status connected",
+        Status::Disconnected(_) => "status disconnected",
+    };
+    let disconnected = move || matches!(state.status.get(), Status::Disconnected(_));
+
+    view! {
+        <div class="status-bar">
+            <p role="status" class=class>{text}</p>
+            <Show when=disconnected>
+                <button type="button" on:click=move |_| state.reconnect()>"Reconnect"</button>
+            </Show>
+        </div>
+    }
+}
