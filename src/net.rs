@@ -29,10 +29,11 @@ pub fn wall() -> i64 {
 }
 
 /// A client id unique to this tab: the broker disconnects an older connection with the same id.
+/// 18 alphanumeric characters, within the 1–23 every broker must accept [MQTT-3.1.3-5].
 pub fn new_client_id() -> String {
     let a = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
     let b = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-    format!("mqtt-chat-{a:08x}{b:08x}")
+    format!("mc{a:08x}{b:08x}")
 }
 
 /// One connection to the broker.

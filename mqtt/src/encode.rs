@@ -56,6 +56,9 @@ impl Packet<'_> {
             }
             Packet::ConnAck(_) => 2,
             Packet::Publish(p) => {
+                if p.dup && p.qospid == QosPid::AtMostOnce {
+                    return Err(EncodeError::DupOnQos0); // [MQTT-3.3.1-2]
+                }
                 str_len(p.topic.as_str())?
                     + if p.qospid.pid().is_some() { 2 } else { 0 }
                     + p.payload.len()

@@ -79,4 +79,6 @@ pub enum EncodeError {
     EmptyClientIdWithoutCleanSession,
     #[error("a password needs a user name")]
     PasswordWithoutUsername,
+    #[error("DUP must be 0 on a QoS 0 PUBLISH")]
+    DupOnQos0,
 }

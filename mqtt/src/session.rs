@@ -207,11 +207,6 @@ impl Session {
         &self.core.options
     }
 
-    /// Changes the options used by the next `connect` (e.g. a new user name).
-    pub fn options_mut(&mut self) -> &mut Options {
-        &mut self.core.options
-    }
-
     pub fn is_connected(&self) -> bool {
         self.core.state == State::Connected
     }
@@ -224,6 +219,9 @@ impl Session {
         core.ping_sent = None;
         core.subscribes.clear();
         core.unsubscribes.clear();
+        if core.options.clean_session {
+            core.forget_session();
+        }
         let o = &core.options;
         let will = match &o.will {
             Some(w) => Some(LastWill {
@@ -278,42 +276,30 @@ impl Session {
     /// Time passed: send a PINGREQ when due, or give up on a silent broker.
     pub fn handle_timeout(&mut self, now: Millis) {
         let core = &mut self.core;
-        let timeout = core.options.response_timeout;
-        match core.state {
-            State::Idle => {}
-            State::Connecting(since) => {
-                if now >= since.saturating_add(timeout) {
-                    core.close(CloseReason::ConnectTimeout);
-                }
-            }
-            State::Connected => match core.ping_sent {
-                Some(sent) if now >= sent.saturating_add(timeout) => {
-                    core.close(CloseReason::PingTimeout)
-                }
-                Some(_) => {}
-                None => {
-                    if let Some(due) = core.ping_due() {
-                        if now >= due {
-                            core.send(&Packet::PingReq, now);
-                            core.ping_sent = Some(now);
-                        }
-                    }
-                }
-            },
+        if core
+            .response_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            let reason = match core.state {
+                State::Connecting(_) => CloseReason::ConnectTimeout,
+                _ => CloseReason::PingTimeout,
+            };
+            core.close(reason);
+            return;
+        }
+        // [MQTT-3.1.2-23] Never stay silent for a whole keep-alive period, even while a PINGRESP is late.
+        if core.ping_due().is_some_and(|due| now >= due) {
+            core.send(&Packet::PingReq, now);
+            core.ping_sent.get_or_insert(now);
         }
     }
 
     /// When `handle_timeout` must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Millis> {
         let core = &self.core;
-        let timeout = core.options.response_timeout;
-        match core.state {
-            State::Idle => None,
-            State::Connecting(since) => Some(since.saturating_add(timeout)),
-            State::Connected => match core.ping_sent {
-                Some(sent) => Some(sent.saturating_add(timeout)),
-                None => core.ping_due(),
-            },
+        match (core.response_deadline(), core.ping_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -452,10 +438,21 @@ impl Core {
         self.events.push_back(Event::Closed(reason));
     }
 
+    /// When the next PINGREQ is due: one keep-alive period after the last packet sent.
     fn ping_due(&self) -> Option<Millis> {
-        match self.options.keep_alive {
-            0 => None,
-            secs => Some(self.last_sent.saturating_add(u64::from(secs) * 1000)),
+        match (self.state, self.options.keep_alive) {
+            (State::Idle, _) | (_, 0) => None,
+            (_, secs) => Some(self.last_sent.saturating_add(u64::from(secs) * 1000)),
+        }
+    }
+
+    /// When the broker has taken too long to answer: CONNACK after CONNECT, PINGRESP after PINGREQ.
+    fn response_deadline(&self) -> Option<Millis> {
+        let timeout = self.options.response_timeout;
+        match self.state {
+            State::Idle => None,
+            State::Connecting(since) => Some(since.saturating_add(timeout)),
+            State::Connected => self.ping_sent.map(|sent| sent.saturating_add(timeout)),
         }
     }
 
@@ -541,8 +538,11 @@ impl Core {
             }
             Packet::PubRec(pid) => {
                 if let Some(o) = self.outgoing.get_mut(&pid.get()) {
-                    if o.qos == QoS::ExactlyOnce {
+                    if o.qos == QoS::ExactlyOnce && o.stage != Stage::Release {
                         o.stage = Stage::Release;
+                        // [MQTT-4.6.0-4] PUBRELs are resent in the order of their PUBRECs.
+                        self.seq += 1;
+                        o.seq = self.seq;
                     }
                 }
                 // [MQTT-4.3.3-1] Answer PUBREC with PUBREL, also for a duplicate.
@@ -592,6 +592,25 @@ impl Core {
             | Packet::Disconnect => return Err(ProtocolError::Unexpected(packet.name())),
         }
         Ok(())
+    }
+
+    /// [MQTT-3.1.2-6] A clean session starts without the previous session's state. QoS 2 messages the broker
+    /// already took (PUBREC) count as delivered; messages not yet acknowledged go out again as new ones.
+    fn forget_session(&mut self) {
+        self.incoming_qos2.clear();
+        let mut delivered = Vec::new();
+        self.outgoing.retain(|&id, o| match o.stage {
+            Stage::Release => {
+                delivered.extend(Pid::new(id));
+                false
+            }
+            Stage::Publish { .. } => {
+                o.stage = Stage::Publish { sent: false };
+                true
+            }
+        });
+        self.events
+            .extend(delivered.into_iter().map(Event::Delivered));
     }
 
     /// [MQTT-4.4.0-1] After reconnecting, resend unacknowledged PUBLISH packets (DUP set if sent before) and
