@@ -1,4 +1,5 @@
-//! Browser I/O, all of it: the WebSocket to the broker, the protocol timer, the clocks.
+//! Browser I/O, all of it: the WebSocket to the broker, timers, clocks, storage, the page's URL fragment,
+//! visibility and notifications.
 //!
 //! A [`Link`] owns one WebSocket (subprotocol `mqtt`, binary frames [MQTT-6.0.0-1, 6.0.0-3]) and the
 //! [`Client`] it drives. Bytes go straight between the two; chat events go to the UI's callback, always
@@ -7,13 +8,13 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use gloo_timers::callback::Timeout;
+use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::chat::{ChatEvent, ChatMessage, Client, SendError};
+use crate::chat::{ChatEvent, Client};
 
 /// Monotonic milliseconds, for protocol timers.
 pub fn now() -> u64 {
@@ -28,12 +29,141 @@ pub fn wall() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// A client id unique to this tab: the broker disconnects an older connection with the same id.
-/// 18 alphanumeric characters, within the 1–23 every broker must accept [MQTT-3.1.3-5].
-pub fn new_client_id() -> String {
+/// A random id: `prefix` + 16 hex digits (alphanumeric, so with a 2-letter prefix it is within the 1–23
+/// characters every broker must accept as a client id [MQTT-3.1.3-5]).
+pub fn new_id(prefix: &str) -> String {
     let a = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
     let b = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-    format!("mc{a:08x}{b:08x}")
+    format!("{prefix}{a:08x}{b:08x}")
+}
+
+/// A client id unique to this tab: the broker disconnects an older connection with the same id.
+pub fn new_client_id() -> String {
+    new_id("mc")
+}
+
+/// Browser storage: `session` lives as long as the tab (and survives its reloads), `local` as long as the
+/// browser profile. Storage can be missing or full (private modes): reads then give `None`, writes nothing.
+pub mod storage {
+    fn area(session: bool) -> Option<web_sys::Storage> {
+        let w = web_sys::window()?;
+        if session {
+            w.session_storage().ok().flatten()
+        } else {
+            w.local_storage().ok().flatten()
+        }
+    }
+
+    pub fn get(session: bool, key: &str) -> Option<String> {
+        area(session)?.get_item(key).ok().flatten()
+    }
+
+    pub fn set(session: bool, key: &str, value: &str) {
+        if let Some(a) = area(session) {
+            let _ = a.set_item(key, value);
+        }
+    }
+
+    pub fn remove(session: bool, key: &str) {
+        if let Some(a) = area(session) {
+            let _ = a.remove_item(key);
+        }
+    }
+
+    /// The value under `key`, made by `make` and stored the first time.
+    pub fn get_or_make(session: bool, key: &str, make: impl FnOnce() -> String) -> String {
+        get(session, key).unwrap_or_else(|| {
+            let value = make();
+            set(session, key, &value);
+            value
+        })
+    }
+}
+
+/// The page URL's fragment (`#...`), empty if none.
+pub fn fragment() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+pub fn set_fragment(fragment: &str) {
+    if let Some(w) = web_sys::window() {
+        if w.location().hash().ok().as_deref() != Some(fragment) {
+            let _ = w.location().set_hash(fragment);
+        }
+    }
+}
+
+/// Whether the page is hidden (a background tab, a minimized window).
+pub fn page_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
+}
+
+pub fn set_title(title: &str) {
+    if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+        d.set_title(title);
+    }
+}
+
+/// Asks for permission to show notifications (call from a user action).
+pub fn request_notifications() {
+    if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
+        let _ = web_sys::Notification::request_permission();
+    }
+}
+
+/// Shows a desktop notification if the user allowed them.
+pub fn notify(title: &str, body: &str) {
+    if web_sys::Notification::permission() == web_sys::NotificationPermission::Granted {
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(body);
+        options.set_tag("mqtt-chat");
+        let _ = web_sys::Notification::new_with_options(title, &options);
+    }
+}
+
+/// Calls `f` every `ms` milliseconds while the returned handle lives.
+pub fn every(ms: u32, f: impl FnMut() + 'static) -> Interval {
+    Interval::new(ms, f)
+}
+
+/// A window event listener, removed when dropped.
+pub struct Listener {
+    event: &'static str,
+    closure: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Listener {
+    pub fn window(event: &'static str, f: impl FnMut(web_sys::Event) + 'static) -> Option<Self> {
+        let closure = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+        web_sys::window()?
+            .add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Self { event, closure })
+    }
+
+    pub fn document(event: &'static str, f: impl FnMut(web_sys::Event) + 'static) -> Option<Self> {
+        let closure = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+        let doc = web_sys::window()?.document()?;
+        doc.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Self { event, closure })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let f = self.closure.as_ref().unchecked_ref();
+        if let Some(w) = web_sys::window() {
+            let _ = w.remove_event_listener_with_callback(self.event, f);
+            if let Some(d) = w.document() {
+                let _ = d.remove_event_listener_with_callback(self.event, f);
+            }
+        }
+    }
 }
 
 /// One connection to the broker.
@@ -58,6 +188,8 @@ struct Handlers {
     _open: Closure<dyn FnMut()>,
     _message: Closure<dyn FnMut(MessageEvent)>,
     _close: Closure<dyn FnMut(CloseEvent)>,
+    /// Says goodbye when the page goes away, so others see this tab leave at once.
+    _pagehide: Option<Listener>,
 }
 
 impl Link {
@@ -129,27 +261,24 @@ impl Link {
         ws.set_onopen(Some(open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        let pagehide = Listener::window("pagehide", {
+            let weak = weak.clone();
+            move |_| with(&weak, |i| i.client.leave(now(), wall()))
+        });
         inner.borrow_mut().handlers = Some(Handlers {
             _open: open,
             _message: message,
             _close: close,
+            _pagehide: pagehide,
         });
         Ok(Self { inner })
     }
 
-    /// Sends a chat message; see [`Client::send`].
-    pub fn send(&self, room: &str, text: &str) -> Result<ChatMessage, SendError> {
-        let result = self
-            .inner
-            .borrow_mut()
-            .client
-            .send(room, text, now(), wall());
+    /// Does something with the chat client (send, join a room, ...) and moves what it produced.
+    pub fn act<R>(&self, f: impl FnOnce(&mut Client, u64, i64) -> R) -> R {
+        let result = f(&mut self.inner.borrow_mut().client, now(), wall());
         pump(&self.inner);
         result
-    }
-
-    pub fn url(&self) -> String {
-        self.inner.borrow().url.clone()
     }
 }
 
@@ -180,6 +309,7 @@ impl Inner {
         self.ws.set_onclose(None);
         self.ws.close().ok();
         self.timer = None;
+        self.handlers = None;
     }
 
     /// Keeps one timer armed for the session's next deadline.

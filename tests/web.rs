@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
-use mqtt_chat::chat::{ChatEvent, Client, Content, Delivery};
-use mqtt_chat::net::{new_client_id, Link};
+use mqtt_chat::chat::{ChatEvent, Client, Content, Conversation, Delivery, Identity};
+use mqtt_chat::net::{new_client_id, new_id, Link};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -27,7 +27,13 @@ type Log = Rc<RefCell<Vec<ChatEvent>>>;
 fn open(name: &str, url: &str) -> (Link, Log) {
     let log: Log = Rc::default();
     let sink = log.clone();
-    let client = Client::new(name, new_client_id()).unwrap();
+    let identity = Identity {
+        name: name.into(),
+        client_id: new_client_id(),
+        browser_id: new_id("b"),
+        password: None,
+    };
+    let client = Client::new(identity, &[]).unwrap();
     let link = Link::open(url, client, move |e| sink.borrow_mut().push(e)).unwrap();
     (link, log)
 }
@@ -55,7 +61,10 @@ async fn two_links_chat_through_the_real_broker() {
     // Let both SUBACKs arrive before publishing.
     TimeoutFuture::new(300).await;
 
-    let sent = alice.send("general", "hello from wasm").unwrap();
+    let general = Conversation::Room("general".into());
+    let sent = alice
+        .act(|c, now, wall| c.send(&general, "hello from wasm", now, wall))
+        .unwrap();
     assert_eq!(sent.delivery, Delivery::Pending);
     let id = sent.id.clone();
     wait_for(&alice_log, "PUBACK", |e| {
@@ -69,7 +78,10 @@ async fn two_links_chat_through_the_real_broker() {
     let ChatEvent::Message(m) = got else {
         unreachable!()
     };
-    assert_eq!((m.sender.as_str(), m.room.as_str()), ("alice", "general"));
+    assert_eq!(
+        (m.sender.as_str(), m.conversation.clone()),
+        ("alice", general)
+    );
     assert_eq!(m.content, Content::Text("hello from wasm".into()));
     assert_eq!(m.id, sent.id);
     assert_eq!(m.delivery, Delivery::Received);
@@ -97,7 +109,7 @@ async fn the_login_form_has_its_accessible_names_and_refuses_bad_names() {
         .filter_map(|i| labels.item(i))
         .map(|l| l.text_content().unwrap_or_default().trim().to_owned())
         .collect();
-    assert_eq!(names, ["Name", "Broker"]);
+    assert_eq!(names, ["Name", "Password", "Broker"]);
     let name: web_sys::HtmlInputElement = document
         .query_selector("form.login input[name=name]")
         .unwrap()

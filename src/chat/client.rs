@@ -3,21 +3,26 @@
 //! Like the session below it, it does no I/O and reads no clock: the caller passes `now` (monotonic ms,
 //! for protocol timers) and `wall` (Unix ms, for timestamps).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use mqtt::{Event, Millis, Options, QoS, Session, SessionError};
+use mqtt::{Event, Millis, Options, QoS, Session, SessionError, Will};
 use thiserror::Error;
 
-use super::message::{self, Body, Payload};
+use super::conversation::{Conversation, Entry};
+use super::message::{self, Body, Payload, Presence, Typing};
 use super::names::{self, NameError};
 use super::topic::{self, Route};
 
 /// The room everybody starts in.
 pub const DEFAULT_ROOM: &str = "general";
-/// Longest message text, in bytes of UTF-8.
+/// Longest message text, in bytes of UTF-8. Longer ones are refused when sent, truncated when received.
 pub const MAX_TEXT_BYTES: usize = 4000;
+/// How many of a sender's own messages their retained history keeps per room.
+pub const HISTORY_LEN: usize = 50;
 /// Seconds between keep-alive pings.
 pub const KEEP_ALIVE_SECS: u16 = 30;
+/// A typing notice is repeated at most this often while the user types (ms).
+pub const TYPING_REPEAT_MS: u64 = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -30,7 +35,7 @@ pub enum Content {
 pub enum Delivery {
     /// Own message not yet acknowledged by the broker.
     Pending,
-    /// Own message acknowledged (PUBACK).
+    /// Own message acknowledged (PUBACK), or own message seen coming back.
     Sent,
     /// Someone else's message.
     Received,
@@ -39,15 +44,19 @@ pub enum Delivery {
 /// A message as the chat shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
-    pub room: String,
+    pub conversation: Conversation,
     /// Always taken from the topic.
     pub sender: String,
     /// The payload's id; for plain-text and unreadable payloads, a local one.
     pub id: String,
     pub content: Content,
+    /// Cut to [`MAX_TEXT_BYTES`]: the sender's text was longer.
+    pub truncated: bool,
     /// Unix ms: the sender's clock for chat payloads, the arrival time otherwise.
     pub sent_at: i64,
     pub delivery: Delivery,
+    /// Arrived as it was sent (not from history).
+    pub live: bool,
 }
 
 impl ChatMessage {
@@ -56,13 +65,36 @@ impl ChatMessage {
     }
 }
 
+impl Entry for ChatMessage {
+    fn sent_at(&self) -> i64 {
+        self.sent_at
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.sender, &self.id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
+    /// Connected and subscribed; this tab is now online.
     Connected,
     /// A message to show; never one already reported.
     Message(ChatMessage),
     /// An own message, by id, reached the broker.
     Delivered(String),
+    /// A tab of `user` came online or changed rooms (`Some`), or went away (`None`).
+    Presence {
+        user: String,
+        client_id: String,
+        presence: Option<Presence>,
+    },
+    /// `user` is typing in `room`, or stopped.
+    Typing {
+        room: String,
+        user: String,
+        typing: bool,
+    },
     /// The broker refused a subscription (SUBACK 0x80).
     SubscriptionRefused(String),
     /// The connection ended; the words say why.
@@ -75,48 +107,101 @@ pub enum SendError {
     Empty,
     #[error("a message can be at most {MAX_TEXT_BYTES} bytes long (this one is {0})")]
     TooLong(usize),
+    #[error("cannot send a direct message to yourself")]
+    ToSelf,
     #[error("cannot send: {0}")]
     Session(#[from] SessionError),
+}
+
+/// Who a client is and where it starts.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    /// Unique per tab; kept across reloads of the tab.
+    pub client_id: String,
+    /// Shared by the tabs of one browser.
+    pub browser_id: String,
+    /// Accounts mode: the broker checks it. Without one (open mode) a name another browser is using is refused.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Offline,
+    /// Connected; waiting for the SUBACK after which every retained presence has arrived.
+    Syncing,
+    Online,
 }
 
 /// One user's chat over one MQTT session.
 #[derive(Debug)]
 pub struct Client {
     session: Session,
-    name: String,
+    id: Identity,
     rooms: Vec<String>,
+    phase: Phase,
+    /// The SUBSCRIBE whose SUBACK ends [`Phase::Syncing`].
+    sync_pid: Option<u16>,
     seq: u64,
     /// Own messages awaiting PUBACK: packet id -> message id.
     pending: HashMap<u16, String>,
     /// (sender, id) of every message reported, so a redelivery is shown once.
     seen: HashSet<(String, String)>,
+    /// Own recent messages per room: what this user's retained history holds.
+    history: BTreeMap<String, Vec<Payload>>,
+    /// Retained presence seen for this name from other browsers, while syncing.
+    name_taken: bool,
+    typing_sent: HashMap<String, Millis>,
     events: VecDeque<ChatEvent>,
 }
 
 impl Client {
-    /// `client_id` must be unique per tab (the broker drops an older connection with the same id).
-    pub fn new(name: &str, client_id: impl Into<String>) -> Result<Self, NameError> {
-        let name = names::validate(name)?.to_owned();
-        let mut options = Options::new(client_id);
+    pub fn new(id: Identity, rooms: &[String]) -> Result<Self, NameError> {
+        let name = names::validate(&id.name)?.to_owned();
+        let mut options = Options::new(id.client_id.clone());
         options.username = Some(name.clone());
+        options.password = id.password.clone().map(String::into_bytes);
         options.keep_alive = KEEP_ALIVE_SECS;
+        // [MQTT-3.1.2-8] If this tab vanishes, the broker clears its presence (an empty retained message).
+        options.will = Some(Will {
+            topic: topic::presence(&name, &id.client_id),
+            payload: Vec::new(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        });
+        let mut rooms: Vec<String> = rooms.to_vec();
+        if rooms.is_empty() {
+            rooms.push(DEFAULT_ROOM.to_owned());
+        }
+        for room in &rooms {
+            names::validate(room)?;
+        }
         Ok(Self {
             session: Session::new(options),
-            name,
-            rooms: vec![DEFAULT_ROOM.to_owned()],
+            id: Identity { name, ..id },
+            rooms,
+            phase: Phase::Offline,
+            sync_pid: None,
             seq: 0,
             pending: HashMap::new(),
             seen: HashSet::new(),
+            history: BTreeMap::new(),
+            name_taken: false,
+            typing_sent: HashMap::new(),
             events: VecDeque::new(),
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.id.name
     }
 
-    pub fn is_connected(&self) -> bool {
-        self.session.is_connected()
+    pub fn rooms(&self) -> &[String] {
+        &self.rooms
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.phase == Phase::Online
     }
 
     /// The transport opened: start the MQTT connection.
@@ -156,17 +241,72 @@ impl Client {
         self.events.pop_front()
     }
 
-    /// Says goodbye to the broker.
+    /// Says goodbye: clears this tab's presence, then DISCONNECT (so the broker drops the will).
     pub fn leave(&mut self, now: Millis, wall: i64) {
+        if self.phase == Phase::Online {
+            let presence = topic::presence(&self.id.name, &self.id.client_id);
+            let _ = self
+                .session
+                .publish(&presence, b"", QoS::AtMostOnce, true, now);
+        }
         self.session.disconnect(now);
         self.drain(now, wall);
     }
 
-    /// Publishes `text` to `room`, QoS 1. The message is returned to be shown at once as pending; a
-    /// [`ChatEvent::Delivered`] follows when the broker acknowledges it. Offline, it waits in the session.
+    /// Joins a room (creating it, if nobody was there): subscribes and updates this tab's presence.
+    pub fn join_room(&mut self, room: &str, now: Millis) -> Result<(), NameError> {
+        let room = names::validate(room)?;
+        if !self.rooms.iter().any(|r| r == room) {
+            self.rooms.push(room.to_owned());
+            if self.session.is_connected() {
+                let filter = topic::room_filter(room);
+                let _ = self.session.subscribe(&[(&filter, QoS::AtLeastOnce)], now);
+                self.publish_presence(now);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn leave_room(&mut self, room: &str, now: Millis) {
+        let before = self.rooms.len();
+        self.rooms.retain(|r| r != room);
+        if self.rooms.len() != before && self.session.is_connected() {
+            let _ = self.session.unsubscribe(&[&topic::room_filter(room)], now);
+            self.publish_presence(now);
+        }
+    }
+
+    /// Tells the room this user is typing, at most every [`TYPING_REPEAT_MS`].
+    pub fn typing(&mut self, room: &str, now: Millis) {
+        if !self.session.is_connected() {
+            return;
+        }
+        let last = self.typing_sent.get(room).copied();
+        if last.is_some_and(|t| now < t + TYPING_REPEAT_MS) {
+            return;
+        }
+        let payload = message::to_json(&Typing { typing: true });
+        if self
+            .session
+            .publish(
+                &topic::typing(room, &self.id.name),
+                &payload,
+                QoS::AtMostOnce,
+                false,
+                now,
+            )
+            .is_ok()
+        {
+            self.typing_sent.insert(room.to_owned(), now);
+        }
+    }
+
+    /// Publishes `text` to a room or as a direct message, QoS 1. The message is returned to be shown at once
+    /// as pending; [`ChatEvent::Delivered`] follows when the broker acknowledges it. Offline, it waits in the
+    /// session and goes out on the next connection.
     pub fn send(
         &mut self,
-        room: &str,
+        to: &Conversation,
         text: &str,
         now: Millis,
         wall: i64,
@@ -180,93 +320,298 @@ impl Client {
         }
         self.seq += 1;
         let payload = Payload {
-            id: format!("{}-{}", self.session.options().client_id, self.seq),
+            id: format!("{}-{}", self.id.client_id, self.seq),
             text: text.to_owned(),
             sent_at: wall,
         };
-        let topic = topic::room_message(room, &self.name);
-        let pid = self
-            .session
-            .publish(&topic, &payload.to_json(), QoS::AtLeastOnce, false, now)?;
+        let topic = match to {
+            Conversation::Room(room) => topic::room_message(room, &self.id.name),
+            Conversation::Direct(user) if *user == self.id.name => return Err(SendError::ToSelf),
+            Conversation::Direct(user) => topic::direct(user, &self.id.name),
+        };
+        let pid = self.session.publish(
+            &topic,
+            &message::to_json(&payload),
+            QoS::AtLeastOnce,
+            false,
+            now,
+        )?;
         if let Some(pid) = pid {
             self.pending.insert(pid.get(), payload.id.clone());
         }
-        self.seen.insert((self.name.clone(), payload.id.clone()));
+        self.seen.insert((self.id.name.clone(), payload.id.clone()));
+        if let Conversation::Room(room) = to {
+            self.typing_sent.remove(room);
+            self.remember(room, std::slice::from_ref(&payload), now);
+        }
         Ok(ChatMessage {
-            room: room.to_owned(),
-            sender: self.name.clone(),
+            conversation: to.clone(),
+            sender: self.id.name.clone(),
             id: payload.id,
             content: Content::Text(payload.text),
+            truncated: false,
             sent_at: wall,
             delivery: Delivery::Pending,
+            live: true,
         })
+    }
+
+    /// Adds own messages to this user's history of `room` and, if that changed it, publishes the history
+    /// (retained: the broker keeps one per sender and room). Returns whether it changed.
+    fn remember(&mut self, room: &str, new: &[Payload], now: Millis) -> bool {
+        let list = self.history.entry(room.to_owned()).or_default();
+        if !merge(list, new) {
+            return false;
+        }
+        let json = message::to_json(list);
+        let topic = topic::history(room, &self.id.name);
+        let _ = self
+            .session
+            .publish(&topic, &json, QoS::AtLeastOnce, true, now);
+        true
+    }
+
+    fn publish_presence(&mut self, now: Millis) {
+        let presence = Presence {
+            browser: self.id.browser_id.clone(),
+            rooms: self.rooms.clone(),
+            since: 0,
+        };
+        let topic = topic::presence(&self.id.name, &self.id.client_id);
+        let _ = self.session.publish(
+            &topic,
+            &message::to_json(&presence),
+            QoS::AtLeastOnce,
+            true,
+            now,
+        );
     }
 
     fn drain(&mut self, now: Millis, wall: i64) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Connected { .. } => {
-                    self.events.push_back(ChatEvent::Connected);
-                    let filters: Vec<String> = self
-                        .rooms
-                        .iter()
-                        .map(|r| topic::room_messages_filter(r))
-                        .collect();
-                    let list: Vec<(&str, QoS)> = filters
-                        .iter()
-                        .map(|f| (f.as_str(), QoS::AtLeastOnce))
-                        .collect();
-                    if let Err(e) = self.session.subscribe(&list, now) {
-                        self.events.push_back(ChatEvent::Closed(e.to_string()));
-                    }
-                }
-                Event::Message(m) => self.on_message(&m.topic, &m.payload, wall),
+                Event::Connected { .. } => self.on_connected(now),
+                Event::Message(m) => self.on_message(&m.topic, &m.payload, m.retain, now, wall),
                 Event::Delivered(pid) => {
                     if let Some(id) = self.pending.remove(&pid.get()) {
                         self.events.push_back(ChatEvent::Delivered(id));
                     }
                 }
-                Event::Subscribed { granted, .. } => {
-                    for (room, g) in self.rooms.iter().zip(granted) {
-                        if g.is_none() {
-                            let filter = topic::room_messages_filter(room);
-                            self.events
-                                .push_back(ChatEvent::SubscriptionRefused(filter));
-                        }
-                    }
-                }
+                Event::Subscribed { pid, granted } => self.on_subscribed(pid.get(), &granted, now),
                 Event::Unsubscribed(_) => {}
                 Event::Closed(reason) => {
-                    self.events.push_back(ChatEvent::Closed(reason.to_string()))
+                    self.phase = Phase::Offline;
+                    self.events.push_back(ChatEvent::Closed(reason.to_string()));
                 }
             }
         }
     }
 
-    fn on_message(&mut self, topic: &str, payload: &[u8], wall: i64) {
-        let Some(Route::RoomMessage { room, sender }) = topic::route(topic) else {
+    /// Subscribes in two steps: presence first (QoS 0, so its retained messages are not held back by the
+    /// in-flight window), then rooms and direct messages. When the second SUBACK arrives, every retained
+    /// presence has arrived before it, and the name check can be made.
+    fn on_connected(&mut self, now: Millis) {
+        self.phase = Phase::Syncing;
+        self.name_taken = false;
+        let presence = topic::presence_filter();
+        let mut filters: Vec<String> = self.rooms.iter().map(|r| topic::room_filter(r)).collect();
+        filters.push(topic::direct_filter(&self.id.name));
+        let list: Vec<(&str, QoS)> = filters
+            .iter()
+            .map(|f| (f.as_str(), QoS::AtLeastOnce))
+            .collect();
+        let first = self.session.subscribe(&[(&presence, QoS::AtMostOnce)], now);
+        let second = self.session.subscribe(&list, now);
+        match (first, second) {
+            (Ok(_), Ok(pid)) => self.sync_pid = Some(pid.get()),
+            (Err(e), _) | (_, Err(e)) => self.events.push_back(ChatEvent::Closed(e.to_string())),
+        }
+    }
+
+    fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], now: Millis) {
+        if granted.iter().any(Option::is_none) {
+            self.events
+                .push_back(ChatEvent::SubscriptionRefused(format!(
+                    "{} filter(s)",
+                    granted.len()
+                )));
+        }
+        if self.sync_pid != Some(pid) {
+            return;
+        }
+        self.sync_pid = None;
+        if self.name_taken {
+            let why = format!("the name {} is in use in another browser", self.id.name);
+            self.session.disconnect(now);
+            // The session reports Closed(Disconnected); say why instead.
+            while self.session.poll_event().is_some() {}
+            self.phase = Phase::Offline;
+            self.events.push_back(ChatEvent::Closed(why));
+            return;
+        }
+        self.phase = Phase::Online;
+        self.publish_presence(now);
+        self.events.push_back(ChatEvent::Connected);
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8], retained: bool, now: Millis, wall: i64) {
+        let Some(route) = topic::route(topic) else {
             return;
         };
-        let (id, content, sent_at) = match message::parse(payload) {
-            Body::Chat(p) => (p.id, Content::Text(p.text), p.sent_at),
-            Body::Plain(text) => (self.local_id(), Content::Text(text), wall),
-            Body::Unreadable(len) => (self.local_id(), Content::Unreadable(len), wall),
+        match route {
+            Route::RoomMessage { room, sender } => {
+                let to = Conversation::Room(room.to_owned());
+                self.on_chat_message(to, sender, payload, true, wall);
+                // Own messages from other tabs of this user join this tab's idea of the user's history.
+                if sender == self.id.name {
+                    if let Body::Chat(p) = message::parse(payload) {
+                        merge(self.history.entry(room.to_owned()).or_default(), &[p]);
+                    }
+                }
+            }
+            Route::Direct { recipient, sender } if recipient == self.id.name => {
+                let to = Conversation::Direct(sender.to_owned());
+                self.on_chat_message(to, sender, payload, true, wall);
+            }
+            Route::Direct { .. } => {}
+            Route::History { room, sender } => self.on_history(room, sender, payload, now, wall),
+            Route::Typing { room, sender } => {
+                if sender != self.id.name {
+                    let typing = serde_json::from_slice::<Typing>(payload).is_ok_and(|t| t.typing);
+                    self.events.push_back(ChatEvent::Typing {
+                        room: room.to_owned(),
+                        user: sender.to_owned(),
+                        typing,
+                    });
+                }
+            }
+            Route::Presence { user, client_id } => {
+                let presence = if payload.is_empty() {
+                    None
+                } else {
+                    serde_json::from_slice::<Presence>(payload).ok()
+                };
+                let ours = client_id == self.id.client_id;
+                if ours && presence.is_none() && retained {
+                    // Our own stale presence from before a reload: nothing to report.
+                    return;
+                }
+                if self.phase == Phase::Syncing
+                    && self.id.password.is_none()
+                    && user == self.id.name
+                    && !ours
+                    && presence
+                        .as_ref()
+                        .is_some_and(|p| p.browser != self.id.browser_id)
+                {
+                    self.name_taken = true;
+                }
+                self.events.push_back(ChatEvent::Presence {
+                    user: user.to_owned(),
+                    client_id: client_id.to_owned(),
+                    presence,
+                });
+            }
+        }
+    }
+
+    fn on_history(&mut self, room: &str, sender: &str, payload: &[u8], now: Millis, wall: i64) {
+        let to = Conversation::Room(room.to_owned());
+        if payload.is_empty() {
+            // The sender cleared their history.
+            if sender == self.id.name {
+                self.history.remove(room);
+            }
+            return;
+        }
+        let Some(list) = message::parse_history(payload) else {
+            self.seq += 1;
+            let id = format!("history-{}", self.seq);
+            self.report(
+                to,
+                sender,
+                id,
+                Content::Unreadable(payload.len()),
+                wall,
+                false,
+            );
+            return;
         };
+        for p in &list {
+            self.on_payload(to.clone(), sender, p.clone(), false);
+        }
+        if sender == self.id.name {
+            // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more.
+            let received: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
+            let known = self.history.get(room).cloned().unwrap_or_default();
+            self.history.insert(room.to_owned(), list.clone());
+            let missing: Vec<Payload> = known
+                .into_iter()
+                .filter(|p| !received.contains(&p.id.as_str()))
+                .collect();
+            if !missing.is_empty() {
+                self.remember(room, &missing, now);
+            }
+        }
+    }
+
+    fn on_chat_message(
+        &mut self,
+        to: Conversation,
+        sender: &str,
+        payload: &[u8],
+        live: bool,
+        wall: i64,
+    ) {
+        match message::parse(payload) {
+            Body::Chat(p) => self.on_payload(to, sender, p, live),
+            Body::Plain(text) => {
+                let id = self.local_id();
+                self.report(to, sender, id, Content::Text(text), wall, live);
+            }
+            Body::Unreadable(len) => {
+                let id = self.local_id();
+                self.report(to, sender, id, Content::Unreadable(len), wall, live);
+            }
+        }
+    }
+
+    fn on_payload(&mut self, to: Conversation, sender: &str, p: Payload, live: bool) {
+        self.report(to, sender, p.id, Content::Text(p.text), p.sent_at, live);
+    }
+
+    fn report(
+        &mut self,
+        to: Conversation,
+        sender: &str,
+        id: String,
+        content: Content,
+        sent_at: i64,
+        live: bool,
+    ) {
         if !self.seen.insert((sender.to_owned(), id.clone())) {
             return;
         }
-        let delivery = if sender == self.name {
+        let (content, truncated) = match content {
+            Content::Text(text) if text.len() > MAX_TEXT_BYTES => {
+                (Content::Text(truncate(text)), true)
+            }
+            other => (other, false),
+        };
+        let delivery = if sender == self.id.name {
             Delivery::Sent
         } else {
             Delivery::Received
         };
         self.events.push_back(ChatEvent::Message(ChatMessage {
-            room: room.to_owned(),
+            conversation: to,
             sender: sender.to_owned(),
             id,
             content,
+            truncated,
             sent_at,
             delivery,
+            live,
         }));
     }
 
@@ -274,6 +619,31 @@ impl Client {
         self.seq += 1;
         format!("local-{}", self.seq)
     }
+}
+
+/// Adds `new` to a sender's history list: each id once, oldest first, the newest [`HISTORY_LEN`] kept.
+/// Returns whether the list changed.
+fn merge(list: &mut Vec<Payload>, new: &[Payload]) -> bool {
+    let before: Vec<String> = list.iter().map(|p| p.id.clone()).collect();
+    for p in new {
+        if !list.iter().any(|old| old.id == p.id) {
+            list.push(p.clone());
+        }
+    }
+    list.sort_by_key(|p| p.sent_at);
+    let excess = list.len().saturating_sub(HISTORY_LEN);
+    list.drain(..excess);
+    list.iter().map(|p| &p.id).ne(before.iter())
+}
+
+/// Cuts a text to at most [`MAX_TEXT_BYTES`] at a character boundary.
+fn truncate(mut text: String) -> String {
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
 }
 
 #[cfg(test)]
@@ -289,36 +659,65 @@ mod tests {
         out
     }
 
-    fn sent(c: &mut Client) -> Vec<String> {
+    /// (topic, payload, qos, retain) of a PUBLISH sent.
+    type Sent = (String, String, QoS, bool);
+
+    /// Every PUBLISH sent, and the other packets as debug text.
+    fn sent(c: &mut Client) -> (Vec<Sent>, Vec<String>) {
         let mut d = Decoder::new(1 << 20);
         d.push(&c.transmit().unwrap_or_default());
-        let mut v = Vec::new();
+        let (mut publishes, mut others) = (Vec::new(), Vec::new());
         while let Some(p) = d.next_packet().unwrap() {
-            v.push(format!("{p:?}"));
+            match p {
+                Packet::Publish(p) => publishes.push((
+                    p.topic.as_str().to_owned(),
+                    String::from_utf8_lossy(p.payload).into_owned(),
+                    p.qospid.qos(),
+                    p.retain,
+                )),
+                other => others.push(format!("{other:?}")),
+            }
         }
-        v
+        (publishes, others)
     }
 
     fn events(c: &mut Client) -> Vec<ChatEvent> {
         std::iter::from_fn(|| c.poll_event()).collect()
     }
 
-    fn publish(topic: &str, pid: u16, payload: &[u8]) -> Vec<u8> {
+    fn publish(topic: &str, pid: u16, payload: &[u8], retain: bool) -> Vec<u8> {
         bytes(Packet::Publish(Publish {
             dup: false,
             qospid: QosPid::AtLeastOnce(Pid::new(pid).unwrap()),
-            retain: false,
+            retain,
             topic: TopicName::new(topic).unwrap(),
             payload,
         }))
     }
 
-    fn connected(name: &str) -> Client {
-        let mut c = Client::new(name, "tab-1").unwrap();
+    fn suback(pid: u16, codes: Vec<Option<QoS>>) -> Vec<u8> {
+        bytes(Packet::SubAck(SubAck {
+            pid: Pid::new(pid).unwrap(),
+            return_codes: codes,
+        }))
+    }
+
+    fn identity(name: &str) -> Identity {
+        Identity {
+            name: name.into(),
+            client_id: format!("{name}-tab"),
+            browser_id: format!("{name}-browser"),
+            password: None,
+        }
+    }
+
+    /// Connects through CONNACK and both SUBACKs, with `retained` delivered in between.
+    fn connect(id: Identity, retained: &[Vec<u8>]) -> (Client, Vec<ChatEvent>) {
+        let mut c = Client::new(id, &[]).unwrap();
         c.transport_open(0);
-        let connect = sent(&mut c);
+        let (_, connect) = sent(&mut c);
         assert!(
-            connect[0].contains(&format!("username: Some(\"{name}\")")),
+            connect[0].contains("will: Some") || connect[0].contains("last_will: Some"),
             "{connect:?}"
         );
         let ack = ConnAck {
@@ -326,62 +725,325 @@ mod tests {
             code: ConnectReturnCode::Accepted,
         };
         c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
-        assert_eq!(events(&mut c), [ChatEvent::Connected]);
-        let sub = sent(&mut c);
+        let (_, subs) = sent(&mut c);
+        assert_eq!(subs.len(), 2, "{subs:?}");
         assert!(
-            sub[0].contains("chat/rooms/general/messages/+") && sub[0].contains("AtLeastOnce"),
-            "{sub:?}"
+            subs[0].contains("chat/users/+/presence/+") && subs[0].contains("AtMostOnce"),
+            "{subs:?}"
+        );
+        assert!(
+            subs[1].contains("chat/rooms/general/+/+") && subs[1].contains("dm/+"),
+            "{subs:?}"
+        );
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce)]), 2, 2);
+        for r in retained {
+            c.receive(r, 2, 2);
+        }
+        c.receive(
+            &suback(2, vec![Some(QoS::AtLeastOnce), Some(QoS::AtLeastOnce)]),
+            3,
+            3,
+        );
+        let ev = events(&mut c);
+        (c, ev)
+    }
+
+    fn online(name: &str) -> Client {
+        let (mut c, ev) = connect(identity(name), &[]);
+        assert_eq!(ev.last(), Some(&ChatEvent::Connected));
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(
+            publishes,
+            [(
+                format!("chat/users/{name}/presence/{name}-tab"),
+                format!(r#"{{"browser":"{name}-browser","rooms":["general"],"since":0}}"#),
+                QoS::AtLeastOnce,
+                true
+            )],
+            "the tab announces itself, retained"
         );
         c
     }
 
+    fn general() -> Conversation {
+        Conversation::Room("general".into())
+    }
+
     #[test]
-    fn sending_publishes_the_documented_json_at_qos1_and_puback_marks_it_sent() {
-        let mut c = connected("alice");
+    fn the_will_clears_this_tabs_presence() {
+        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        c.transport_open(0);
+        let (_, connect) = sent(&mut c);
+        assert!(
+            connect[0].contains(r#"topic: TopicName("chat/users/alice/presence/alice-tab"), message: [], qos: AtLeastOnce, retain: true"#),
+            "{connect:?}"
+        );
+        assert!(connect[0].contains(r#"username: Some("alice")"#));
+    }
+
+    #[test]
+    fn sending_publishes_the_message_and_the_retained_history() {
+        let mut c = online("alice");
         let m = c
-            .send("general", "  hello  ", 5, 1_700_000_000_000)
+            .send(&general(), "  hello  ", 5, 1_700_000_000_000)
             .unwrap();
-        assert_eq!(m.content, Content::Text("hello".into()));
-        assert_eq!(m.delivery, Delivery::Pending);
-        let out = c.transmit().unwrap();
-        let (packet, _) = mqtt::decode(&out, 1 << 20).unwrap().unwrap();
-        let Packet::Publish(p) = packet else { panic!() };
-        assert_eq!(p.topic.as_str(), "chat/rooms/general/messages/alice");
-        assert!(!p.retain);
-        assert_eq!(p.qospid.qos(), QoS::AtLeastOnce);
-        let body: serde_json::Value = serde_json::from_slice(p.payload).unwrap();
+        assert_eq!(
+            (m.content.clone(), m.delivery),
+            (Content::Text("hello".into()), Delivery::Pending)
+        );
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(publishes.len(), 2, "{publishes:?}");
+        let (topic, payload, qos, retain) = &publishes[0];
+        assert_eq!(
+            (topic.as_str(), *qos, *retain),
+            ("chat/rooms/general/messages/alice", QoS::AtLeastOnce, false)
+        );
+        let body: serde_json::Value = serde_json::from_str(payload).unwrap();
         assert_eq!(body["text"], "hello");
         assert_eq!(body["sent_at"], 1_700_000_000_000i64);
         assert_eq!(body["id"], m.id.as_str());
-        let pid = p.qospid.pid().unwrap();
-        c.receive(&bytes(Packet::PubAck(pid)), 6, 6);
-        assert_eq!(events(&mut c), [ChatEvent::Delivered(m.id.clone())]);
-        // The broker's echo of our own message is not shown a second time.
+        let (topic, payload, qos, retain) = &publishes[1];
+        assert_eq!(
+            (topic.as_str(), *qos, *retain),
+            ("chat/rooms/general/history/alice", QoS::AtLeastOnce, true)
+        );
+        assert_eq!(message::parse_history(payload.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_50_own_messages() {
+        let mut c = online("alice");
+        for i in 0..60 {
+            c.send(&general(), &format!("m{i}"), i, i as i64).unwrap();
+        }
+        let (publishes, _) = sent(&mut c);
+        let last = &publishes.last().unwrap().1;
+        let h = message::parse_history(last.as_bytes()).unwrap();
+        assert_eq!(h.len(), HISTORY_LEN);
+        assert_eq!(h.first().unwrap().text, "m10");
+        assert_eq!(h.last().unwrap().text, "m59");
+    }
+
+    #[test]
+    fn history_from_others_is_shown_once_and_not_live() {
+        let mut c = online("alice");
+        let list =
+            br#"[{"id":"b1","text":"old","sent_at":1},{"id":"b2","text":"older?","sent_at":2}]"#;
         c.receive(
-            &publish("chat/rooms/general/messages/alice", 9, p.payload),
+            &publish("chat/rooms/general/history/bob", 1, list, true),
+            5,
+            5,
+        );
+        c.receive(
+            &publish(
+                "chat/rooms/general/messages/bob",
+                2,
+                br#"{"id":"b2","text":"older?","sent_at":2}"#,
+                false,
+            ),
+            5,
+            5,
+        );
+        let ev = events(&mut c);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert!(ev
+            .iter()
+            .all(|e| matches!(e, ChatEvent::Message(m) if !m.live && m.sender == "bob")));
+    }
+
+    #[test]
+    fn own_history_from_elsewhere_is_merged_and_republished_when_we_know_more() {
+        let mut c = online("alice");
+        c.send(&general(), "new here", 5, 100).unwrap();
+        sent(&mut c);
+        // The retained history from an earlier visit arrives after our first send.
+        let older = br#"[{"id":"x1","text":"from before","sent_at":50}]"#;
+        c.receive(
+            &publish("chat/rooms/general/history/alice", 3, older, true),
+            6,
+            6,
+        );
+        let (publishes, _) = sent(&mut c);
+        let h = message::parse_history(publishes.last().unwrap().1.as_bytes()).unwrap();
+        let texts: Vec<&str> = h.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["from before", "new here"]);
+        // Our own republished history coming back changes nothing: no loop.
+        let json = message::to_json(&h);
+        c.receive(
+            &publish("chat/rooms/general/history/alice", 4, &json, false),
             7,
             7,
         );
-        assert_eq!(events(&mut c), []);
+        let (publishes, _) = sent(&mut c);
+        assert!(publishes.is_empty(), "{publishes:?}");
+    }
+
+    #[test]
+    fn a_name_in_use_in_another_browser_is_refused() {
+        let other = br#"{"browser":"elsewhere","rooms":["general"],"since":0}"#;
+        let retained = publish("chat/users/alice/presence/other-tab", 1, other, true);
+        let (mut c, ev) = connect(identity("alice"), &[retained]);
+        assert_eq!(
+            ev.last(),
+            Some(&ChatEvent::Closed(
+                "the name alice is in use in another browser".into()
+            ))
+        );
+        let (publishes, others) = sent(&mut c);
+        assert!(publishes.is_empty(), "no presence announced: {publishes:?}");
+        assert!(others.contains(&"Disconnect".to_owned()));
+    }
+
+    #[test]
+    fn the_same_browser_and_accounts_may_share_a_name() {
+        let same = br#"{"browser":"alice-browser","rooms":["general"],"since":0}"#;
+        let retained = publish("chat/users/alice/presence/other-tab", 1, same, true);
+        let (_, ev) = connect(identity("alice"), std::slice::from_ref(&retained));
+        assert_eq!(ev.last(), Some(&ChatEvent::Connected));
+        let other = br#"{"browser":"elsewhere","rooms":["general"],"since":0}"#;
+        let retained = publish("chat/users/alice/presence/other-tab", 1, other, true);
+        let mut id = identity("alice");
+        id.password = Some("secret".into());
+        let (_, ev) = connect(id, &[retained]);
+        assert_eq!(
+            ev.last(),
+            Some(&ChatEvent::Connected),
+            "the broker checked the password"
+        );
+    }
+
+    #[test]
+    fn presence_and_typing_of_others_are_reported() {
+        let mut c = online("alice");
+        let p = br#"{"browser":"b","rooms":["general"],"since":0}"#;
+        c.receive(&publish("chat/users/bob/presence/t1", 1, p, true), 5, 5);
+        c.receive(&publish("chat/users/bob/presence/t1", 2, b"", true), 5, 5);
+        c.receive(
+            &publish(
+                "chat/rooms/general/typing/bob",
+                3,
+                br#"{"typing":true}"#,
+                false,
+            ),
+            5,
+            5,
+        );
+        c.receive(
+            &publish(
+                "chat/rooms/general/typing/alice",
+                4,
+                br#"{"typing":true}"#,
+                false,
+            ),
+            5,
+            5,
+        );
+        let ev = events(&mut c);
+        assert_eq!(ev.len(), 3, "own typing is not reported: {ev:?}");
+        assert!(
+            matches!(&ev[0], ChatEvent::Presence { user, presence: Some(_), .. } if user == "bob")
+        );
+        assert!(matches!(&ev[1], ChatEvent::Presence { presence: None, .. }));
+        assert_eq!(
+            ev[2],
+            ChatEvent::Typing {
+                room: "general".into(),
+                user: "bob".into(),
+                typing: true
+            }
+        );
+    }
+
+    #[test]
+    fn typing_notices_are_throttled() {
+        let mut c = online("alice");
+        c.typing("general", 10);
+        c.typing("general", 500);
+        c.typing("general", 2_010);
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(publishes.len(), 2);
+        assert_eq!(
+            publishes[0],
+            (
+                "chat/rooms/general/typing/alice".into(),
+                r#"{"typing":true}"#.into(),
+                QoS::AtMostOnce,
+                false
+            )
+        );
+    }
+
+    #[test]
+    fn direct_messages_go_to_the_recipients_topic_and_come_from_the_senders() {
+        let mut c = online("alice");
+        let bob = Conversation::Direct("bob".into());
+        c.send(&bob, "psst", 1, 1).unwrap();
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(publishes.len(), 1, "no history for direct messages");
+        assert_eq!(publishes[0].0, "chat/users/bob/dm/alice");
+        assert_eq!(
+            c.send(&Conversation::Direct("alice".into()), "me", 1, 1),
+            Err(SendError::ToSelf)
+        );
+        c.receive(
+            &publish(
+                "chat/users/alice/dm/bob",
+                1,
+                br#"{"id":"b1","text":"hi","sent_at":1}"#,
+                false,
+            ),
+            2,
+            2,
+        );
+        let ev = events(&mut c);
+        let [ChatEvent::Message(m)] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((m.conversation.clone(), m.sender.as_str()), (bob, "bob"));
     }
 
     #[test]
     fn empty_and_oversized_messages_are_refused() {
-        let mut c = connected("alice");
-        assert_eq!(c.send("general", " \n\t ", 0, 0), Err(SendError::Empty));
+        let mut c = online("alice");
+        assert_eq!(c.send(&general(), " \n\t ", 0, 0), Err(SendError::Empty));
         let long = "x".repeat(MAX_TEXT_BYTES + 1);
         assert_eq!(
-            c.send("general", &long, 0, 0),
+            c.send(&general(), &long, 0, 0),
             Err(SendError::TooLong(MAX_TEXT_BYTES + 1))
         );
         assert_eq!(c.transmit(), None);
     }
 
     #[test]
-    fn the_sender_comes_from_the_topic_and_plain_text_is_shown() {
-        let mut c = connected("alice");
+    fn oversized_texts_from_others_are_truncated_with_a_flag() {
+        let mut c = online("alice");
+        let text = "é".repeat(MAX_TEXT_BYTES); // 2 bytes each
+        let json = message::to_json(&Payload {
+            id: "b".into(),
+            text,
+            sent_at: 1,
+        });
         c.receive(
-            &publish("chat/rooms/general/messages/zed", 1, b"hi from cli"),
+            &publish("chat/rooms/general/messages/bob", 1, &json, false),
+            2,
+            2,
+        );
+        let ev = events(&mut c);
+        let [ChatEvent::Message(m)] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        let Content::Text(t) = &m.content else {
+            panic!()
+        };
+        assert!(m.truncated);
+        assert_eq!(t.len(), MAX_TEXT_BYTES);
+    }
+
+    #[test]
+    fn the_sender_comes_from_the_topic_and_plain_text_is_shown() {
+        let mut c = online("alice");
+        c.receive(
+            &publish("chat/rooms/general/messages/zed", 1, b"hi from cli", false),
             2,
             42,
         );
@@ -389,52 +1051,105 @@ mod tests {
         let [ChatEvent::Message(m)] = &ev[..] else {
             panic!("{ev:?}")
         };
-        assert_eq!((m.sender.as_str(), m.room.as_str()), ("zed", "general"));
+        assert_eq!(
+            (m.sender.as_str(), m.conversation.clone()),
+            ("zed", general())
+        );
         assert_eq!(m.content, Content::Text("hi from cli".into()));
         assert_eq!(m.sent_at, 42);
-        assert_eq!(m.delivery, Delivery::Received);
     }
 
     #[test]
     fn unreadable_payloads_are_shown_as_such_and_duplicates_once() {
-        let mut c = connected("alice");
+        let mut c = online("alice");
         c.receive(
-            &publish("chat/rooms/general/messages/bob", 1, &[0xff, 0x00]),
+            &publish("chat/rooms/general/messages/bob", 1, &[0xff, 0x00], false),
             2,
             2,
         );
         let json = br#"{"id":"b-1","text":"yo","sent_at":3}"#;
-        c.receive(&publish("chat/rooms/general/messages/bob", 2, json), 3, 3);
-        c.receive(&publish("chat/rooms/general/messages/bob", 3, json), 4, 4);
-        // Same id from another sender is a different message.
-        c.receive(&publish("chat/rooms/general/messages/carol", 4, json), 5, 5);
+        c.receive(
+            &publish("chat/rooms/general/messages/bob", 2, json, false),
+            3,
+            3,
+        );
+        c.receive(
+            &publish("chat/rooms/general/messages/bob", 3, json, false),
+            4,
+            4,
+        );
+        c.receive(
+            &publish("chat/rooms/general/messages/carol", 4, json, false),
+            5,
+            5,
+        );
+        c.receive(
+            &publish("chat/rooms/general/history/dave", 5, b"{oops", true),
+            6,
+            6,
+        );
         let ev = events(&mut c);
-        assert_eq!(ev.len(), 3, "{ev:?}");
-        let ChatEvent::Message(m) = &ev[0] else {
-            panic!()
-        };
-        assert_eq!(m.content, Content::Unreadable(2));
-    }
-
-    #[test]
-    fn a_refused_subscription_is_reported() {
-        let mut c = connected("alice");
-        let ack = SubAck {
-            pid: Pid::new(1).unwrap(),
-            return_codes: vec![None],
-        };
-        c.receive(&bytes(Packet::SubAck(ack)), 2, 2);
-        assert_eq!(
-            events(&mut c),
-            [ChatEvent::SubscriptionRefused(
-                "chat/rooms/general/messages/+".into()
-            )]
+        assert_eq!(ev.len(), 4, "{ev:?}");
+        assert!(matches!(&ev[0], ChatEvent::Message(m) if m.content == Content::Unreadable(2)));
+        assert!(
+            matches!(&ev[3], ChatEvent::Message(m) if m.content == Content::Unreadable(5) && m.sender == "dave")
         );
     }
 
     #[test]
+    fn puback_marks_own_messages_delivered_and_the_echo_is_not_shown_again() {
+        let mut c = online("alice");
+        let m = c.send(&general(), "hello", 5, 5).unwrap();
+        // Packet ids so far: 1 and 2 the SUBSCRIBEs, 3 the presence, 4 this message, 5 the history.
+        c.receive(&bytes(Packet::PubAck(Pid::new(4).unwrap())), 6, 6);
+        assert_eq!(events(&mut c), [ChatEvent::Delivered(m.id.clone())]);
+        let echo = message::to_json(&Payload {
+            id: m.id.clone(),
+            text: "hello".into(),
+            sent_at: 5,
+        });
+        c.receive(
+            &publish("chat/rooms/general/messages/alice", 9, &echo, false),
+            7,
+            7,
+        );
+        assert_eq!(events(&mut c), []);
+    }
+
+    #[test]
+    fn joining_and_leaving_rooms_subscribes_and_updates_presence() {
+        let mut c = online("alice");
+        c.join_room("rust", 5).unwrap();
+        let (publishes, others) = sent(&mut c);
+        assert!(others[0].contains("chat/rooms/rust/+/+"), "{others:?}");
+        assert!(publishes[0].1.contains(r#""rooms":["general","rust"]"#));
+        c.leave_room("rust", 6);
+        let (publishes, others) = sent(&mut c);
+        assert!(others[0].starts_with("Unsubscribe"), "{others:?}");
+        assert!(publishes[0].1.contains(r#""rooms":["general"]"#));
+        assert_eq!(c.join_room("a/b", 7), Err(NameError::Forbidden('/')));
+    }
+
+    #[test]
+    fn leaving_clears_presence_before_disconnecting() {
+        let mut c = online("alice");
+        c.leave(5, 5);
+        let (publishes, others) = sent(&mut c);
+        assert_eq!(
+            publishes,
+            [(
+                "chat/users/alice/presence/alice-tab".into(),
+                String::new(),
+                QoS::AtMostOnce,
+                true
+            )]
+        );
+        assert_eq!(others, ["Disconnect"]);
+    }
+
+    #[test]
     fn a_protocol_violation_closes_with_words() {
-        let mut c = connected("alice");
+        let mut c = online("alice");
         c.receive(&[0x36, 3, 0, 1, b't'], 2, 2);
         assert_eq!(
             events(&mut c),
@@ -446,9 +1161,8 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        assert_eq!(
-            Client::new("a/b", "t").unwrap_err(),
-            NameError::Forbidden('/')
-        );
+        let mut id = identity("x");
+        id.name = "a/b".into();
+        assert_eq!(Client::new(id, &[]).unwrap_err(), NameError::Forbidden('/'));
     }
 }

@@ -1,11 +1,18 @@
-//! The chat protocol on top of MQTT: topics, payloads, names, and the client that ties them to a session.
+//! The chat protocol on top of MQTT: topics, payloads, names, the client that ties them to a session, and
+//! the model of what the chat shows.
 //!
 //! Pure Rust: no web or Leptos types, so it is tested natively and can serve a terminal client too.
 
 pub mod client;
+pub mod conversation;
 pub mod message;
+pub mod model;
 pub mod names;
 pub mod settings;
 pub mod topic;
 
-pub use client::{ChatEvent, ChatMessage, Client, Content, Delivery, SendError, DEFAULT_ROOM};
+pub use client::{
+    ChatEvent, ChatMessage, Client, Content, Delivery, Identity, SendError, DEFAULT_ROOM,
+};
+pub use conversation::Conversation;
+pub use model::Model;

@@ -1,66 +1,102 @@
 //! The chat's topic layout (documented in the README, so any MQTT client can join).
 //!
-//! `chat/rooms/{room}/messages/{sender}`: a room message, QoS 1, not retained.
+//! | topic                                     | QoS | retained | what                                   |
+//! |-------------------------------------------|-----|----------|----------------------------------------|
+//! | `chat/rooms/{room}/messages/{sender}`     | 1   | no       | a room message                         |
+//! | `chat/rooms/{room}/typing/{sender}`       | 0   | no       | "is typing", transient                 |
+//! | `chat/rooms/{room}/history/{sender}`      | 1   | yes      | the sender's last messages in the room |
+//! | `chat/users/{user}/presence/{client_id}`  | 1   | yes      | one per open tab; empty = gone         |
+//! | `chat/users/{recipient}/dm/{sender}`      | 1   | no       | a direct message                       |
+//!
+//! The sender is always a topic level: under the broker's ACL only that user may publish there.
 
 /// Every chat topic starts here.
 pub const ROOT: &str = "chat";
 
 /// What a topic this client receives means.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
     RoomMessage { room: &'a str, sender: &'a str },
+    Typing { room: &'a str, sender: &'a str },
+    History { room: &'a str, sender: &'a str },
+    Presence { user: &'a str, client_id: &'a str },
+    Direct { recipient: &'a str, sender: &'a str },
 }
 
-/// The topic a message from `sender` in `room` is published to.
 pub fn room_message(room: &str, sender: &str) -> String {
     format!("{ROOT}/rooms/{room}/messages/{sender}")
 }
 
-/// The filter for every message in `room`, whoever sent it.
-pub fn room_messages_filter(room: &str) -> String {
-    format!("{ROOT}/rooms/{room}/messages/+")
+pub fn typing(room: &str, sender: &str) -> String {
+    format!("{ROOT}/rooms/{room}/typing/{sender}")
+}
+
+pub fn history(room: &str, sender: &str) -> String {
+    format!("{ROOT}/rooms/{room}/history/{sender}")
+}
+
+pub fn presence(user: &str, client_id: &str) -> String {
+    format!("{ROOT}/users/{user}/presence/{client_id}")
+}
+
+pub fn direct(recipient: &str, sender: &str) -> String {
+    format!("{ROOT}/users/{recipient}/dm/{sender}")
+}
+
+/// Every message, typing notice and history of `room`: `chat/rooms/{room}/+/+`.
+pub fn room_filter(room: &str) -> String {
+    format!("{ROOT}/rooms/{room}/+/+")
+}
+
+/// Everybody's presence.
+pub fn presence_filter() -> String {
+    format!("{ROOT}/users/+/presence/+")
+}
+
+/// The direct messages to `user`.
+pub fn direct_filter(user: &str) -> String {
+    format!("{ROOT}/users/{user}/dm/+")
 }
 
 /// Reads a topic; `None` for a topic that is not part of the chat layout.
-///
-/// The sender comes from the topic, never from the payload: under the broker's ACL only `sender` may
-/// publish there.
 pub fn route(topic: &str) -> Option<Route<'_>> {
-    let mut levels = topic.split('/');
-    let route = match (levels.next()?, levels.next()?) {
-        (ROOT, "rooms") => {
-            let room = levels.next()?;
-            match (levels.next()?, levels.next()?) {
-                ("messages", sender) if !room.is_empty() && !sender.is_empty() => {
-                    Route::RoomMessage { room, sender }
-                }
-                _ => return None,
-            }
-        }
+    let levels: Vec<&str> = topic.split('/').collect();
+    let route = match levels.as_slice() {
+        [ROOT, "rooms", room, kind, sender] => match *kind {
+            "messages" => Route::RoomMessage { room, sender },
+            "typing" => Route::Typing { room, sender },
+            "history" => Route::History { room, sender },
+            _ => return None,
+        },
+        [ROOT, "users", user, "presence", client_id] => Route::Presence { user, client_id },
+        [ROOT, "users", recipient, "dm", sender] => Route::Direct { recipient, sender },
         _ => return None,
     };
-    levels.next().is_none().then_some(route)
+    let names_ok = levels.iter().skip(2).all(|level| !level.is_empty());
+    names_ok.then_some(route)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[rustfmt::skip]
     #[test]
-    fn room_message_topics_round_trip() {
-        let t = room_message("general", "alice");
-        assert_eq!(t, "chat/rooms/general/messages/alice");
-        assert_eq!(
-            route(&t),
-            Some(Route::RoomMessage {
-                room: "general",
-                sender: "alice"
-            })
-        );
-        assert_eq!(
-            room_messages_filter("general"),
-            "chat/rooms/general/messages/+"
-        );
+    fn every_topic_round_trips() {
+        let cases = [
+            (room_message("general", "alice"), "chat/rooms/general/messages/alice", Route::RoomMessage { room: "general", sender: "alice" }),
+            (typing("general", "bob"),         "chat/rooms/general/typing/bob",     Route::Typing { room: "general", sender: "bob" }),
+            (history("general", "bob"),        "chat/rooms/general/history/bob",    Route::History { room: "general", sender: "bob" }),
+            (presence("carol", "mc1"),         "chat/users/carol/presence/mc1",     Route::Presence { user: "carol", client_id: "mc1" }),
+            (direct("bob", "alice"),           "chat/users/bob/dm/alice",           Route::Direct { recipient: "bob", sender: "alice" }),
+        ];
+        for (built, text, expected) in cases {
+            assert_eq!(built, text);
+            assert_eq!(route(&built), Some(expected), "{built}");
+        }
+        assert_eq!(room_filter("general"), "chat/rooms/general/+/+");
+        assert_eq!(presence_filter(), "chat/users/+/presence/+");
+        assert_eq!(direct_filter("bob"), "chat/users/bob/dm/+");
     }
 
     #[test]
@@ -70,7 +106,9 @@ mod tests {
             "chat/rooms/general/messages/alice/extra",
             "chat/rooms//messages/alice",
             "chat/rooms/general/messages/",
-            "chat/rooms/general/typing/alice",
+            "chat/rooms/general/votes/alice",
+            "chat/users/bob/presence/",
+            "chat/users/bob/inbox/alice",
             "other/rooms/general/messages/alice",
             "chat",
             "",

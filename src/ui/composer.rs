@@ -1,8 +1,10 @@
 use leptos::prelude::*;
 
 use super::ChatState;
+use crate::chat::client::MAX_TEXT_BYTES;
 
-/// The message field; Enter sends. Empty or white-space-only text is not sent.
+/// The message field; Enter sends. Empty or white-space-only text is not sent; too long a text is refused
+/// with a message.
 #[component]
 pub fn Composer() -> impl IntoView {
     let state = expect_context::<ChatState>();
@@ -22,13 +24,20 @@ pub fn Composer() -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     };
+    let too_long = move || text.with(|t| t.trim().len() > MAX_TEXT_BYTES);
 
     view! {
         <form class="composer" on:submit=on_submit>
             <label class="visually-hidden" for="message">"Message"</label>
             <input id="message" type="text" autocomplete="off" placeholder="Write a message…"
-                bind:value=text />
+                aria-invalid=move || too_long().to_string()
+                bind:value=text on:input=move |_| state.typing() />
             <button type="submit">"Send"</button>
+            <Show when=too_long>
+                <p class="error" role="alert">
+                    {move || format!("Too long: {} of at most {MAX_TEXT_BYTES} bytes.", text.with(|t| t.trim().len()))}
+                </p>
+            </Show>
             <Show when=move || error.with(Option::is_some)>
                 <p class="error" role="alert">{move || error.get()}</p>
             </Show>

@@ -1,56 +1,107 @@
 use leptos::html::Ol;
 use leptos::prelude::*;
 
-use super::{ChatState, Row};
-use crate::chat::{Content, Delivery};
+use super::ChatState;
+use crate::chat::{ChatMessage, Content, Delivery};
 
-/// The room's messages, oldest first; new ones scroll into view when the reader is at the bottom.
+/// One line of the log: a message, or the start of a new day.
+#[derive(Debug, Clone, PartialEq)]
+enum Line {
+    Day(String),
+    Message(ChatMessage),
+}
+
+impl Line {
+    /// A key that changes when the line must be drawn again (a message's delivery state changes).
+    fn key(&self) -> String {
+        match self {
+            Line::Day(day) => format!("day\u{0}{day}"),
+            Line::Message(m) => format!("{}\u{0}{}\u{0}{:?}", m.sender, m.id, m.delivery),
+        }
+    }
+}
+
+/// The conversation's messages, oldest first, with day separators; new ones scroll into view when the
+/// reader is at the bottom.
 #[component]
 pub fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatState>();
     let list = NodeRef::<Ol>::new();
+    let lines = Memo::new(move |_| {
+        state.model.with(|m| {
+            let mut lines = Vec::new();
+            let mut last_day = String::new();
+            for message in m.messages(m.current()) {
+                let day = local_day(message.sent_at);
+                if day != last_day {
+                    lines.push(Line::Day(day.clone()));
+                    last_day = day;
+                }
+                lines.push(Line::Message(message.clone()));
+            }
+            lines
+        })
+    });
     Effect::new(move || {
-        state.rows.track();
+        lines.track();
         if let Some(ol) = list.get() {
-            let near_bottom = ol.scroll_height() - ol.scroll_top() - ol.client_height() < 120;
+            let near_bottom = ol.scroll_height() - ol.scroll_top() - ol.client_height() < 160;
             if near_bottom {
                 ol.set_scroll_top(ol.scroll_height());
             }
         }
     });
+    let typing = move || {
+        let now = state.clock.get();
+        let who = state.model.with(|m| {
+            m.current()
+                .room()
+                .map(|room| m.typing_in(room, now))
+                .unwrap_or_default()
+        });
+        match who.as_slice() {
+            [] => String::new(),
+            [one] => format!("{one} is typing…"),
+            [a, b] => format!("{a} and {b} are typing…"),
+            [a, rest @ ..] => format!("{a} and {} others are typing…", rest.len()),
+        }
+    };
 
     view! {
         <ol class="messages" role="log" aria-label="Messages" aria-live="polite" node_ref=list>
-            <For each=move || state.rows.get() key=|row| row.key.clone() let:row>
-                <MessageItem row/>
+            <For each=move || lines.get() key=Line::key let:line>
+                {match line {
+                    Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
+                    Line::Message(m) => view! { <MessageItem m/> }.into_any(),
+                }}
             </For>
         </ol>
+        <p class="typing" aria-live="polite">{typing}</p>
     }
 }
 
 #[component]
-fn MessageItem(row: Row) -> impl IntoView {
-    let m = row.message;
+fn MessageItem(m: ChatMessage) -> impl IntoView {
     let own = m.is_own();
     let unreadable = matches!(m.content, Content::Unreadable(_));
     let text = match m.content {
         Content::Text(text) => text,
         Content::Unreadable(len) => format!("unreadable message ({len} bytes)"),
     };
-    let delivery = row.delivery;
-    let state_label = move || match delivery.get() {
-        Delivery::Pending => "sending…",
-        Delivery::Sent => "sent",
-        Delivery::Received => "",
+    let delivery = match m.delivery {
+        Delivery::Pending => Some("sending…"),
+        Delivery::Sent => Some("sent"),
+        Delivery::Received => None,
     };
 
     view! {
         <li class="message" class:own=own class:unreadable=unreadable
-            class:pending=move || delivery.get() == Delivery::Pending>
+            class:pending=m.delivery == Delivery::Pending>
             <span class="sender">{m.sender}</span>
             <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time>
             <span class="text">{text}</span>
-            {own.then(|| view! { <span class="delivery">{state_label}</span> })}
+            {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
+            {delivery.map(|d| view! { <span class="delivery">{d}</span> })}
         </li>
     }
 }
@@ -63,6 +114,20 @@ fn date(ms: i64) -> js_sys::Date {
 fn local_time(ms: i64) -> String {
     let d = date(ms);
     format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// The day in the reader's time zone and language, e.g. "Wednesday, November 25, 2026".
+fn local_day(ms: i64) -> String {
+    let options = js_sys::Object::new();
+    for (k, v) in [
+        ("weekday", "long"),
+        ("year", "numeric"),
+        ("month", "long"),
+        ("day", "numeric"),
+    ] {
+        let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
+    }
+    String::from(date(ms).to_locale_date_string("default", &options))
 }
 
 fn iso_time(ms: i64) -> String {

@@ -1,19 +1,29 @@
-//! Components only: state lives in [`ChatState`], logic in `chat`, I/O in `net`.
+//! Components only: state lives in [`ChatState`] (a [`Model`] in a signal), logic in `chat`, I/O in `net`.
 
 mod composer;
 mod login;
 mod messages;
+mod sidebar;
 mod status;
 
 use leptos::prelude::*;
 
-use crate::chat::{ChatEvent, ChatMessage, Client, Delivery};
-use crate::net::{self, Link};
+use crate::chat::{settings, ChatEvent, Client, Conversation, Identity, Model, DEFAULT_ROOM};
+use crate::net::{self, storage, Link, Listener};
 
 pub use composer::Composer;
 pub use login::Login;
 pub use messages::MessageList;
+pub use sidebar::Sidebar;
 pub use status::StatusBar;
+
+/// Storage keys. The tab's name, rooms and client id live as long as the tab (a reload keeps them); the
+/// browser id as long as the browser profile.
+const KEY_NAME: &str = "mqtt-chat.name";
+const KEY_BROKER: &str = "mqtt-chat.broker";
+const KEY_ROOMS: &str = "mqtt-chat.rooms";
+const KEY_CLIENT_ID: &str = "mqtt-chat.client-id";
+const KEY_BROWSER_ID: &str = "mqtt-chat.browser-id";
 
 /// What the status bar says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,23 +33,21 @@ pub enum Status {
     Disconnected(String),
 }
 
-/// A message on screen; its delivery state changes in place.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub key: String,
-    pub message: ChatMessage,
-    pub delivery: RwSignal<Delivery>,
-}
-
 /// The app's state, shared with every component as a `Copy` context.
 #[derive(Clone, Copy)]
 pub struct ChatState {
     pub me: RwSignal<Option<String>>,
     pub broker: RwSignal<String>,
-    pub room: RwSignal<String>,
     pub status: RwSignal<Status>,
-    pub rows: RwSignal<Vec<Row>>,
-    /// The connection, when there is one (browser handles are not `Send`).
+    /// A notice that is not a disconnection (a refused subscription, a refused room name).
+    pub notice: RwSignal<Option<String>>,
+    pub model: RwSignal<Model>,
+    /// Messages that arrived while the page was hidden: the title shows them.
+    pub unseen: RwSignal<usize>,
+    /// Unix ms, advanced every second, so that typing notices expire on screen.
+    pub clock: RwSignal<i64>,
+    /// Narrow screens: whether the rooms and people panel is open.
+    pub panel_open: RwSignal<bool>,
     link: StoredValue<Option<Link>, LocalStorage>,
 }
 
@@ -48,121 +56,274 @@ impl ChatState {
         Self {
             me: RwSignal::new(None),
             broker: RwSignal::new(initial_broker()),
-            room: RwSignal::new(crate::chat::DEFAULT_ROOM.to_owned()),
             status: RwSignal::new(Status::Disconnected(String::new())),
-            rows: RwSignal::new(Vec::new()),
+            notice: RwSignal::new(None),
+            model: RwSignal::new(Model::new("", &[], Conversation::Room(DEFAULT_ROOM.into()))),
+            unseen: RwSignal::new(0),
+            clock: RwSignal::new(net::wall()),
+            panel_open: RwSignal::new(false),
             link: StoredValue::new_local(None),
         }
     }
 
     /// Connects as `name` to the broker at `url`. Errors are for the login form.
-    pub fn join(self, name: &str, url: &str) -> Result<(), String> {
-        let url = crate::chat::settings::validate_broker_url(url)?.to_owned();
-        let client = Client::new(name, net::new_client_id()).map_err(|e| e.to_string())?;
+    pub fn join(self, name: &str, url: &str, password: Option<String>) -> Result<(), String> {
+        let url = settings::validate_broker_url(url)?.to_owned();
+        let identity = Identity {
+            name: name.to_owned(),
+            client_id: storage::get_or_make(true, KEY_CLIENT_ID, net::new_client_id),
+            browser_id: storage::get_or_make(false, KEY_BROWSER_ID, || net::new_id("b")),
+            password: password.filter(|p| !p.is_empty()),
+        };
+        let remember = identity.password.is_none();
+        let (rooms, current) = initial_rooms();
+        let client = Client::new(identity, &rooms).map_err(|e| e.to_string())?;
         let me = client.name().to_owned();
         // Drop any previous link first: it says goodbye and detaches its handlers.
         self.link.set_value(None);
         self.status.set(Status::Connecting);
+        self.notice.set(None);
+        self.model
+            .set(Model::new(&me, client.rooms(), current.clone()));
         let link = Link::open(&url, client, move |event| self.apply(event))?;
         self.link.set_value(Some(link));
+        if remember {
+            // A reload of this tab joins again with the same name (never with a password).
+            storage::set(true, KEY_NAME, &me);
+            storage::set(true, KEY_BROKER, &url);
+        }
         self.broker.set(url);
         self.me.set(Some(me));
+        self.open(current);
         Ok(())
     }
 
-    /// Opens a new connection with the same name and broker.
+    /// Opens a new connection with the same name, broker and rooms.
     pub fn reconnect(self) {
         let (Some(name), url) = (self.me.get_untracked(), self.broker.get_untracked()) else {
             return;
         };
-        if let Err(e) = self.join(&name, &url) {
+        if let Err(e) = self.join(&name, &url, None) {
             self.status.set(Status::Disconnected(e));
         }
     }
 
-    /// Sends `text` to the current room; the message shows at once as pending.
+    /// Sends `text` to the conversation on screen; the message shows at once as pending.
     pub fn send(self, text: &str) -> Result<(), String> {
-        let room = self.room.get_untracked();
-        let sent = self.link.with_value(|link| match link {
-            Some(link) => link.send(&room, text).map_err(|e| e.to_string()),
-            None => Err("not connected".into()),
-        })?;
-        self.push(sent);
+        let to = self.model.with_untracked(|m| m.current().clone());
+        let sent =
+            self.act(|c, now, wall| c.send(&to, text, now, wall).map_err(|e| e.to_string()))?;
+        self.model.update(|m| m.add_own(sent));
         Ok(())
     }
 
-    fn apply(self, event: ChatEvent) {
-        match event {
-            ChatEvent::Connected => self.status.set(Status::Connected),
-            ChatEvent::Message(m) => self.push(m),
-            ChatEvent::Delivered(id) => {
-                self.rows.with_untracked(|rows| {
-                    if let Some(row) = rows
-                        .iter()
-                        .rev()
-                        .find(|r| r.message.is_own() && r.message.id == id)
-                    {
-                        row.delivery.set(Delivery::Sent);
-                    }
-                });
-            }
-            ChatEvent::SubscriptionRefused(filter) => {
-                self.status.set(Status::Disconnected(format!(
-                    "the broker refused the subscription to {filter}"
-                )));
-            }
-            ChatEvent::Closed(reason) => self.status.set(Status::Disconnected(reason)),
+    pub fn typing(self) {
+        if let Some(room) = self
+            .model
+            .with_untracked(|m| m.current().room().map(str::to_owned))
+        {
+            let _ = self.act(|c, now, _| {
+                c.typing(&room, now);
+                Ok(())
+            });
         }
     }
 
-    fn push(self, message: ChatMessage) {
-        let row = Row {
-            key: format!("{}\u{0}{}", message.sender, message.id),
-            delivery: RwSignal::new(message.delivery),
-            message,
-        };
-        self.rows.update(|rows| rows.push(row));
+    /// Shows a conversation; a room not joined yet is joined (and created, if new).
+    pub fn open(self, conv: Conversation) {
+        if let Some(room) = conv.room() {
+            let joined = self
+                .model
+                .with_untracked(|m| m.rooms().iter().any(|r| r == room));
+            if !joined {
+                if let Err(e) =
+                    self.act(|c, now, _| c.join_room(room, now).map_err(|e| e.to_string()))
+                {
+                    self.notice.set(Some(e));
+                    return;
+                }
+            }
+        }
+        net::set_fragment(&conv.fragment());
+        self.model.update(|m| m.open(conv));
+        self.panel_open.set(false);
+        self.save_rooms();
+    }
+
+    /// Joins (or creates) the room named `name` and shows it.
+    pub fn join_room(self, name: &str) -> Result<(), String> {
+        let room = crate::chat::names::validate(name).map_err(|e| e.to_string())?;
+        self.open(Conversation::Room(room.to_owned()));
+        Ok(())
+    }
+
+    /// Leaves a room, or closes a direct conversation.
+    pub fn close(self, conv: Conversation) {
+        if let Some(room) = conv.room() {
+            let _ = self.act(|c, now, _| {
+                c.leave_room(room, now);
+                Ok(())
+            });
+        }
+        self.model.update(|m| m.close(&conv));
+        let current = self.model.with_untracked(|m| m.current().clone());
+        net::set_fragment(&current.fragment());
+        self.save_rooms();
+    }
+
+    fn act<R>(
+        self,
+        f: impl FnOnce(&mut Client, u64, i64) -> Result<R, String>,
+    ) -> Result<R, String> {
+        self.link.with_value(|link| match link {
+            Some(link) => link.act(f),
+            None => Err("not connected".into()),
+        })
+    }
+
+    fn save_rooms(self) {
+        let rooms = self.model.with_untracked(Model::rooms);
+        storage::set(true, KEY_ROOMS, &rooms.join("/"));
+    }
+
+    fn apply(self, event: ChatEvent) {
+        match &event {
+            ChatEvent::Connected => self.status.set(Status::Connected),
+            ChatEvent::SubscriptionRefused(what) => {
+                self.notice
+                    .set(Some(format!("the broker refused to subscribe to {what}")));
+            }
+            ChatEvent::Closed(reason) => self.status.set(Status::Disconnected(reason.clone())),
+            _ => {}
+        }
+        let wall = net::wall();
+        let notify = self.model.try_update(|m| m.apply(&event, wall)).flatten();
+        if let Some(m) = notify {
+            if net::page_hidden() {
+                self.unseen.update(|n| *n += 1);
+                if let crate::chat::Content::Text(text) = &m.content {
+                    net::notify(&format!("{} in {}", m.sender, m.conversation), text);
+                }
+            }
+        }
     }
 }
 
-/// `?broker=` from the page URL, else the page's host on port 9001.
+/// `?broker=` from the page URL, else the page's host on port 9001; a reloaded tab keeps its broker.
 fn initial_broker() -> String {
+    if let Some(saved) = storage::get(true, KEY_BROKER) {
+        return saved;
+    }
     let location = window().location();
     let query = location
         .search()
         .ok()
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
         .and_then(|p| p.get("broker"));
-    crate::chat::settings::default_broker_url(
+    settings::default_broker_url(
         &location.protocol().unwrap_or_default(),
         &location.hostname().unwrap_or_default(),
         query.as_deref(),
     )
 }
 
+/// The rooms this tab was in (before a reload), plus the conversation the URL names.
+fn initial_rooms() -> (Vec<String>, Conversation) {
+    let mut rooms: Vec<String> = storage::get(true, KEY_ROOMS)
+        .map(|s| {
+            s.split('/')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if rooms.is_empty() {
+        rooms.push(DEFAULT_ROOM.to_owned());
+    }
+    let current = Conversation::from_fragment(&net::fragment())
+        .unwrap_or_else(|| Conversation::Room(rooms[0].clone()));
+    if let Some(room) = current.room() {
+        if !rooms.iter().any(|r| r == room) {
+            rooms.push(room.to_owned());
+        }
+    }
+    (rooms, current)
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let state = ChatState::new();
     provide_context(state);
-    on_cleanup(move || state.link.set_value(None));
-    Effect::new(move || {
-        let title = match state.me.get() {
-            Some(_) => format!("#{} · mqtt-chat", state.room.get()),
-            None => "mqtt-chat".to_owned(),
-        };
-        document().set_title(&title);
+
+    // Page-level listeners and timers, alive as long as the app.
+    let keep = StoredValue::new_local(Vec::<Listener>::new());
+    keep.update_value(|v| {
+        v.extend(Listener::document("visibilitychange", move |_| {
+            if !net::page_hidden() {
+                state.unseen.set(0);
+            }
+        }));
+        v.extend(Listener::window("hashchange", move |_| {
+            if state.me.get_untracked().is_some() {
+                if let Some(conv) = Conversation::from_fragment(&net::fragment()) {
+                    if state.model.with_untracked(|m| *m.current() != conv) {
+                        state.open(conv);
+                    }
+                }
+            }
+        }));
+    });
+    let ticker = StoredValue::new_local(Some(net::every(1_000, move || {
+        let now = net::wall();
+        state.clock.set(now);
+        state.model.maybe_update(|m| m.expire(now));
+    })));
+    on_cleanup(move || {
+        state.link.set_value(None);
+        keep.set_value(Vec::new());
+        ticker.set_value(None);
     });
 
+    Effect::new(move || {
+        let unseen = state.unseen.get();
+        let title = match state.me.get() {
+            Some(_) => format!(
+                "{} · mqtt-chat",
+                state.model.with(|m| m.current().to_string())
+            ),
+            None => "mqtt-chat".to_owned(),
+        };
+        net::set_title(&if unseen > 0 {
+            format!("({unseen}) {title}")
+        } else {
+            title
+        });
+    });
+
+    // A reloaded tab joins again as before.
+    if let Some(name) = storage::get(true, KEY_NAME) {
+        let url = state.broker.get_untracked();
+        if state.join(&name, &url, None).is_err() {
+            storage::remove(true, KEY_NAME);
+        }
+    }
+
     view! {
-        <main class="app">
-            <Show when=move || state.me.with(Option::is_some) fallback=Login>
+        <Show when=move || state.me.with(Option::is_some) fallback=Login>
+            <div class="app" class:panel-open=move || state.panel_open.get()>
                 <header class="top">
-                    <h1>"#" {move || state.room.get()}</h1>
+                    <button type="button" class="panel-toggle" aria-label="Rooms and people"
+                        aria-expanded=move || state.panel_open.get().to_string()
+                        on:click=move |_| state.panel_open.update(|o| *o = !*o)>"☰"</button>
+                    <h1>{move || state.model.with(|m| m.current().to_string())}</h1>
                     <StatusBar/>
                 </header>
-                <MessageList/>
-                <Composer/>
-            </Show>
-        </main>
+                <Sidebar/>
+                <main class="conversation">
+                    <MessageList/>
+                    <Composer/>
+                </main>
+            </div>
+        </Show>
     }
 }

@@ -31,6 +31,12 @@ pub fn StatusBar() -> impl IntoView {
             <Show when=disconnected>
                 <button type="button" on:click=move |_| state.reconnect()>"Reconnect"</button>
             </Show>
+            <Show when=move || state.notice.with(Option::is_some)>
+                <p class="notice" role="alert">
+                    {move || state.notice.get()}
+                    <button type="button" class="link" aria-label="Dismiss" on:click=move |_| state.notice.set(None)>"×"</button>
+                </p>
+            </Show>
         </div>
     }
 }

@@ -1,0 +1,154 @@
+use leptos::prelude::*;
+
+use super::ChatState;
+use crate::chat::Conversation;
+
+/// Rooms and direct conversations (with unread counts), the form to join or create a room, and who is
+/// online — in the room on screen and overall.
+#[component]
+pub fn Sidebar() -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let conversations = Memo::new(move |_| state.model.with(|m| m.conversations()));
+    let rooms = move || {
+        conversations
+            .get()
+            .into_iter()
+            .filter(|(c, _)| c.room().is_some())
+            .collect::<Vec<_>>()
+    };
+    let directs = move || {
+        conversations
+            .get()
+            .into_iter()
+            .filter(|(c, _)| c.room().is_none())
+            .collect::<Vec<_>>()
+    };
+    let room_name = RwSignal::new(String::new());
+    let room_error = RwSignal::new(None::<String>);
+    let on_join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match state.join_room(&room_name.get_untracked()) {
+            Ok(()) => {
+                room_name.set(String::new());
+                room_error.set(None);
+            }
+            Err(e) => room_error.set(Some(e)),
+        }
+    };
+    let online_here = Memo::new(move |_| {
+        state.model.with(|m| {
+            m.current()
+                .room()
+                .map(|r| m.online_in(r))
+                .unwrap_or_default()
+        })
+    });
+    let online_all = Memo::new(move |_| state.model.with(|m| m.online()));
+    let here_label = move || state.model.with(|m| format!("In {}", m.current()));
+
+    view! {
+        <aside class="sidebar">
+            <nav aria-label="Rooms">
+                <h2>"Rooms"</h2>
+                <ul class="conversations">
+                    <For each=rooms key=|c| c.clone() let:entry>
+                        <ConversationLink conv=entry.0 unread=entry.1/>
+                    </For>
+                </ul>
+                <form class="join-room" on:submit=on_join>
+                    <label for="room">"Room"</label>
+                    <div class="row">
+                        <input id="room" type="text" placeholder="join or create" maxlength="64"
+                            autocomplete="off" bind:value=room_name />
+                        <button type="submit">"Join room"</button>
+                    </div>
+                    <Show when=move || room_error.with(Option::is_some)>
+                        <p class="error" role="alert">{move || room_error.get()}</p>
+                    </Show>
+                </form>
+                <Show when=move || !directs().is_empty()>
+                    <h2>"Direct messages"</h2>
+                    <ul class="conversations">
+                        <For each=directs key=|c| c.clone() let:entry>
+                            <ConversationLink conv=entry.0 unread=entry.1/>
+                        </For>
+                    </ul>
+                </Show>
+            </nav>
+            <section class="people" aria-labelledby="online-heading">
+                <h2 id="online-heading">"Online"</h2>
+                <Show when=move || state.model.with(|m| m.current().room().is_some())>
+                    <h3>{here_label}</h3>
+                    <PeopleList people=online_here/>
+                </Show>
+                <h3>"Everyone"</h3>
+                <PeopleList people=online_all/>
+            </section>
+        </aside>
+    }
+}
+
+#[component]
+fn ConversationLink(conv: Conversation, unread: usize) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let label = conv.to_string();
+    let href = conv.fragment();
+    let current = {
+        let conv = conv.clone();
+        move || state.model.with(|m| *m.current() == conv)
+    };
+    let aria_current = {
+        let current = current.clone();
+        move || current().then_some("page")
+    };
+    let open = {
+        let conv = conv.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            state.open(conv.clone());
+        }
+    };
+    let close_label = match &conv {
+        Conversation::Room(room) => format!("Leave #{room}"),
+        Conversation::Direct(user) => format!("Close @{user}"),
+    };
+    let unread_label = (unread > 0).then(|| format!("{unread} unread"));
+
+    view! {
+        <li class:current=current>
+            <a href=href aria-current=aria_current on:click=open>
+                <span class="name">{label}</span>
+                {unread_label.map(|l| view! { <span class="badge" aria-label=l.clone()>{unread}</span> })}
+            </a>
+            <button type="button" class="link" aria-label=close_label
+                on:click=move |_| state.close(conv.clone())>"×"</button>
+        </li>
+    }
+}
+
+#[component]
+fn PeopleList(people: Memo<Vec<String>>) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    view! {
+        <ul class="people-list">
+            <For each=move || people.get() key=|p| p.clone() let:person>
+                {
+                    let me = state.me.get_untracked().is_some_and(|m| m == person);
+                    let dm = Conversation::Direct(person.clone());
+                    let label = format!("Message {person}");
+                    view! {
+                        <li>
+                            <span class="dot" aria-hidden="true">"●"</span>
+                            <span class="name">{person.clone()}</span>
+                            {(!me).then(|| view! {
+                                <button type="button" class="link" aria-label=label
+                                    on:click=move |_| state.open(dm.clone())>"✉"</button>
+                            })}
+                            {me.then(|| view! { <span class="you">"(you)"</span> })}
+                        </li>
+                    }
+                }
+            </For>
+        </ul>
+    }
+}
