@@ -1,0 +1,115 @@
+// Browser-tab helpers shared by the end-to-end suites: open a tab and join, send, wait for what the page
+// shows. Every control is found by its accessible name (the same names screen readers use).
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { log } from './harness.mjs';
+
+export const UI_TIMEOUT = 30_000; // the CI machine is slow: 2 cores
+export const CONNECTED = /(^|\W)Connected\b/; // not "Disconnected"
+export const nonce = () => randomBytes(3).toString('hex');
+
+export function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A new browser context (its own storage, so its own "browser") with one page at `url`, collecting
+ * uncaught errors. `options` go to `browser.newContext` (viewport, colorScheme, ...).
+ */
+export async function newPage(browser, name, url, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT);
+  page.label = name;
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(`${name}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') log(`${name} console error: ${msg.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+/** Fills the login form and waits until connected. */
+export async function join(page, name, { password } = {}) {
+  await page.getByRole('textbox', { name: 'Name' }).fill(name);
+  if (password !== undefined) await page.getByLabel('Password').fill(password);
+  await page.getByRole('textbox', { name: 'Name' }).press('Enter');
+  await waitForStatus(page, CONNECTED);
+}
+
+export async function waitForStatus(page, pattern) {
+  const status = page.getByRole('status');
+  try {
+    await status.filter({ hasText: pattern }).first().waitFor();
+  } catch (err) {
+    const text = await status.allTextContents().catch(() => []);
+    throw new Error(`${page.label}: status never matched ${pattern}; it is ${JSON.stringify(text)}`, { cause: err });
+  }
+}
+
+/** Closes the pages' contexts; an uncaught error (a Rust panic) in any of them fails the test. */
+export async function closeAll(...pages) {
+  const errors = pages.flatMap((page) => page?.errors ?? []);
+  await Promise.all(pages.map((page) => page?.context().close()));
+  assert.deepEqual(errors, [], 'uncaught errors in the page');
+}
+
+export const messages = (page) => page.getByRole('log', { name: 'Messages' }).locator('li.message');
+
+/** Types into the composer and sends with Enter (or by clicking Send). */
+export async function send(page, text, { click = false } = {}) {
+  const box = page.getByRole('textbox', { name: 'Message' });
+  await box.fill(text);
+  if (click) await page.getByRole('button', { name: 'Send' }).click();
+  else await box.press('Enter');
+}
+
+/** The log item whose text is exactly `text`, once it appears: {sender, text, classes}. */
+export async function waitForMessage(page, text, { timeout = UI_TIMEOUT } = {}) {
+  const item = messageItem(page, text);
+  try {
+    await item.first().waitFor({ timeout });
+  } catch (err) {
+    const shown = await messages(page).allTextContents().catch(() => []);
+    throw new Error(`${page.label}: message ${JSON.stringify(text)} never appeared; the log holds ${JSON.stringify(shown)}`, {
+      cause: err,
+    });
+  }
+  assert.equal(await item.count(), 1, `${page.label}: message ${JSON.stringify(text)} shown more than once`);
+  return {
+    sender: (await item.locator('.sender').textContent()).trim(),
+    text: (await item.locator('.text').textContent()).trim(),
+    classes: ((await item.getAttribute('class')) ?? '').split(/\s+/),
+    item,
+  };
+}
+
+export function messageItem(page, text) {
+  return messages(page).filter({
+    has: page.locator('.text', { hasText: new RegExp(`^${escapeRegExp(text)}$`) }),
+  });
+}
+
+/** The names in the Online section's list under heading `which` ("Everyone" or "In #room"). */
+export async function online(page, which = 'Everyone') {
+  const region = page.getByRole('region', { name: 'Online' });
+  const list = region.getByRole('heading', { name: which }).locator('xpath=following-sibling::ul[1]');
+  return (await list.locator('.name').allTextContents()).map((s) => s.trim()).sort();
+}
+
+/** Polls `online(page, which)` until it equals `expected` (sorted). */
+export async function waitForOnline(page, expected, which = 'Everyone', timeout = UI_TIMEOUT) {
+  const want = [...expected].sort();
+  const deadline = Date.now() + timeout;
+  let got;
+  for (;;) {
+    got = await online(page, which);
+    if (JSON.stringify(got) === JSON.stringify(want)) return Date.now();
+    if (Date.now() > deadline) {
+      throw new Error(`${page.label}: online (${which}) is ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
