@@ -213,9 +213,8 @@ fn exact_length(body: &[u8], expected: usize) -> Result<(), DecodeError> {
 }
 
 fn publish<'a>(flags: u8, r: &mut Reader<'a>) -> Result<Publish<'a>, DecodeError> {
-    let topic = r.str("topic name")?;
     // [MQTT-3.3.2-2] No wildcards in a topic name; [MQTT-4.7.3-1] at least one character.
-    let topic = TopicName::new(topic).ok_or_else(|| DecodeError::InvalidTopicName(topic.into()))?;
+    let topic = r.topic_name("topic name")?;
     let qospid = match (flags >> 1) & 0b11 {
         0 => QosPid::AtMostOnce,
         1 => QosPid::AtLeastOnce(r.pid()?),
@@ -256,9 +255,7 @@ fn connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
     let keep_alive = r.u16("keep alive")?;
     let client_id = r.str("client id")?;
     let last_will = if will_flag {
-        let topic = r.str("will topic")?;
-        let topic =
-            TopicName::new(topic).ok_or_else(|| DecodeError::InvalidTopicName(topic.into()))?;
+        let topic = r.topic_name("will topic")?;
         let message = r.bin("will message")?;
         Some(LastWill {
             topic,
@@ -279,6 +276,15 @@ fn connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
         username,
         password,
     })
+}
+
+/// A string refused as a topic: [MQTT-1.5.3-2] U+0000 is its own error, checked before the topic rules.
+fn nul_or(s: &str, invalid: fn(String) -> DecodeError) -> DecodeError {
+    if s.as_bytes().contains(&0) {
+        DecodeError::NullCharacter
+    } else {
+        invalid(s.into())
+    }
 }
 
 /// A cursor over one packet's body; every read is bounds-checked.
@@ -336,9 +342,21 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Like [`Self::str`] then [`TopicName::new`], without scanning for U+0000 twice.
+    fn topic_name(&mut self, field: &'static str) -> Result<TopicName<'a>, DecodeError> {
+        let s = self.utf8(field)?;
+        TopicName::new(s).ok_or_else(|| nul_or(s, DecodeError::InvalidTopicName))
+    }
+
     fn filter(&mut self) -> Result<TopicFilter<'a>, DecodeError> {
-        let s = self.str("topic filter")?;
-        TopicFilter::new(s).ok_or_else(|| DecodeError::InvalidTopicFilter(s.into()))
+        let s = self.utf8("topic filter")?;
+        TopicFilter::new(s).ok_or_else(|| nul_or(s, DecodeError::InvalidTopicFilter))
+    }
+
+    /// [MQTT-1.5.3-1] well-formed UTF-8; the caller checks for U+0000.
+    fn utf8(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+        let bytes = self.bin(field)?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
     }
 
     fn rest(&mut self) -> &'a [u8] {

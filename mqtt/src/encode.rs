@@ -44,7 +44,7 @@ impl Packet<'_> {
                 }
                 let mut len = 10 + str_len(c.client_id)?;
                 if let Some(will) = &c.last_will {
-                    len += str_len(will.topic.as_str())? + bin_len(will.message)?;
+                    len += topic_len(will.topic.as_str()) + bin_len(will.message)?;
                 }
                 if let Some(username) = c.username {
                     len += str_len(username)?;
@@ -59,7 +59,7 @@ impl Packet<'_> {
                 if p.dup && p.qospid == QosPid::AtMostOnce {
                     return Err(EncodeError::DupOnQos0); // [MQTT-3.3.1-2]
                 }
-                str_len(p.topic.as_str())?
+                topic_len(p.topic.as_str())
                     + if p.qospid.pid().is_some() { 2 } else { 0 }
                     + p.payload.len()
             }
@@ -74,7 +74,7 @@ impl Packet<'_> {
                 }
                 let mut len = 2;
                 for (filter, _) in &s.topics {
-                    len += str_len(filter.as_str())? + 1;
+                    len += topic_len(filter.as_str()) + 1;
                 }
                 len
             }
@@ -90,7 +90,7 @@ impl Packet<'_> {
                 }
                 let mut len = 2;
                 for filter in &u.topics {
-                    len += str_len(filter.as_str())?;
+                    len += topic_len(filter.as_str());
                 }
                 len
             }
@@ -172,6 +172,11 @@ fn str_len(s: &str) -> Result<usize, EncodeError> {
         return Err(EncodeError::NullCharacter);
     }
     Ok(2 + s.len())
+}
+
+/// Topic names and filters were checked on construction (length, no U+0000): only their size is left.
+fn topic_len(s: &str) -> usize {
+    2 + s.len()
 }
 
 fn bin_len(b: &[u8]) -> Result<usize, EncodeError> {

@@ -14,10 +14,33 @@ pub struct TopicFilter<'a>(&'a str);
 
 const MAX_LEN: usize = u16::MAX as usize;
 
+/// Whether `bytes` holds `+`, `#` or U+0000. All three are ASCII and no byte of a multi-byte UTF-8 sequence is,
+/// so a byte scan is exact; it looks at 8 bytes at a time (SWAR: a word has a zero byte iff
+/// `(w - 0x01..01) & !w & 0x80..80 != 0`, and `w ^ (c * 0x01..01)` has a zero byte where `w` has `c`).
+fn has_wildcard_or_nul(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if let Ok(word) = <[u8; 8]>::try_from(chunk).map(u64::from_ne_bytes) {
+            if zero_byte(word) | zero_byte(word ^ PLUS) | zero_byte(word ^ HASH) != 0 {
+                return true;
+            }
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, b'+' | b'#' | 0))
+}
+
 impl<'a> TopicName<'a> {
     /// Returns `None` for a string that is not a valid topic name.
     pub fn new(s: &'a str) -> Option<Self> {
-        let valid = !s.is_empty() && s.len() <= MAX_LEN && !s.contains(['+', '#', '\0']);
+        let valid = !s.is_empty() && s.len() <= MAX_LEN && !has_wildcard_or_nul(s.as_bytes());
         valid.then_some(Self(s))
     }
 
@@ -29,20 +52,25 @@ impl<'a> TopicName<'a> {
 impl<'a> TopicFilter<'a> {
     /// Returns `None` for a string that is not a valid topic filter.
     pub fn new(s: &'a str) -> Option<Self> {
-        if s.is_empty() || s.len() > MAX_LEN || s.contains('\0') {
+        if s.is_empty() || s.len() > MAX_LEN {
             return None;
         }
-        let mut levels = s.split('/').peekable();
-        while let Some(level) = levels.next() {
-            let is_last = levels.peek().is_none();
-            let ok = match level {
-                "#" => is_last,
-                "+" => true,
-                other => !other.contains(['+', '#']),
+        // One pass over bytes (all the special characters are ASCII): a wildcard must fill its level,
+        // i.e. sit between separators (the ends count as separators), and `#` must also be last.
+        let bytes = s.as_bytes();
+        let mut prev = b'/';
+        for (i, &b) in bytes.iter().enumerate() {
+            let next = bytes.get(i + 1).copied();
+            let ok = match b {
+                0 => false,
+                b'+' => prev == b'/' && matches!(next, None | Some(b'/')),
+                b'#' => prev == b'/' && next.is_none(),
+                _ => true,
             };
             if !ok {
                 return None;
             }
+            prev = b;
         }
         Some(Self(s))
     }
