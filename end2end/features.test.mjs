@@ -83,6 +83,31 @@ describe('rooms', () => {
     }
   });
 
+  test('the keyboard alone joins, switches and sends', T, async () => {
+    const room = `keys${nonce()}`;
+    let alice;
+    let bob;
+    let carol;
+    try {
+      [alice, bob, carol] = await Promise.all([tab('alice'), tab('bob'), tab('carol')]);
+      await alice.getByRole('textbox', { name: 'Room' }).focus();
+      await alice.keyboard.type(room);
+      await alice.keyboard.press('Enter');
+      await heading(alice).filter({ hasText: `#${room}` }).waitFor();
+      await nav(alice).getByRole('link', { name: /#general/ }).focus();
+      await alice.keyboard.press('Enter');
+      await heading(alice).filter({ hasText: '#general' }).waitFor();
+      // Tab order reaches the composer; Enter sends.
+      await alice.getByRole('textbox', { name: 'Message' }).focus();
+      const text = `typed only ${nonce()}`;
+      await alice.keyboard.type(text);
+      await alice.keyboard.press('Enter');
+      await Promise.all([waitForMessage(bob, text), waitForMessage(carol, text)]);
+    } finally {
+      await closeAll(alice, bob, carol);
+    }
+  });
+
   test('a room or name with a slash, plus or hash is refused with a clear message', T, async () => {
     let alice;
     let login;
