@@ -3,91 +3,21 @@
 // after scripts/install --test). See harness.mjs for the environment variables.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, isLoopback, listeningSockets, log, run, setUp, start, stop, waitFor } from './harness.mjs';
+import { UI_TIMEOUT, closeAll as closeTabs, join, messages, newPage, nonce, send, waitForMessage } from './tabs.mjs';
 
-const UI_TIMEOUT = 30_000; // the CI machine is slow: 2 cores
 const T = { timeout: 180_000 }; // per test
-const CONNECTED = /(^|\W)Connected\b/; // not "Disconnected"
 
 let env;
-const nonce = () => randomBytes(3).toString('hex');
 
-/** A tab in its own browser context (own storage, own connection) that has joined the room. */
-async function openTab(name, { viewport } = {}) {
-  const context = await env.browser.newContext(viewport ? { viewport } : {});
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  page.tabName = name;
-  page.errors = [];
-  page.on('pageerror', (err) => page.errors.push(`${name}: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') log(`${name} console error: ${msg.text()}`);
-  });
-  await page.goto(env.appUrl);
-  await page.getByRole('textbox', { name: 'Name' }).fill(name);
-  await page.getByRole('textbox', { name: 'Name' }).press('Enter');
-  await waitForStatus(page, CONNECTED);
+/** A tab in its own browser context (own storage, own connection) that has joined the chat. */
+async function openTab(name, { viewport, hash = '' } = {}) {
+  const page = await newPage(env.browser, name, `${env.appUrl}${hash}`, viewport ? { viewport } : {});
+  await join(page, name);
   return page;
-}
-
-async function closeTabs(...pages) {
-  const errors = pages.flatMap((page) => page?.errors ?? []);
-  await Promise.all(pages.map((page) => page?.context().close()));
-  // A Rust panic (or any uncaught exception) in a tab fails the test that caused it.
-  assert.deepEqual(errors, [], 'uncaught errors in the page');
-}
-
-async function waitForStatus(page, pattern) {
-  const status = page.getByRole('status');
-  try {
-    await status.filter({ hasText: pattern }).first().waitFor();
-  } catch (err) {
-    const text = await status.allTextContents().catch(() => []);
-    throw new Error(`status never matched ${pattern}; it is ${JSON.stringify(text)}`, { cause: err });
-  }
-}
-
-const messages = (page) => page.getByRole('log', { name: 'Messages' }).locator('li');
-
-/** Type into the composer and send it with Enter (or by clicking Send). */
-async function send(page, text, { click = false } = {}) {
-  const box = page.getByRole('textbox', { name: 'Message' });
-  await box.fill(text);
-  if (click) await page.getByRole('button', { name: 'Send' }).click();
-  else await box.press('Enter');
-}
-
-/** The log item whose text is exactly `text`, once it appears: {sender, text, classes}. */
-async function waitForMessage(page, text) {
-  const item = messages(page).filter({
-    has: page.locator('.text', { hasText: new RegExp(`^${escapeRegExp(text)}$`) }),
-  });
-  try {
-    await item.first().waitFor();
-  } catch (err) {
-    const shown = await messages(page).allTextContents().catch(() => []);
-    const status = await page.getByRole('status').allTextContents().catch(() => []);
-    const broker = env.broker.proc.output.trimEnd().split('\n').slice(-12).join('\n  ');
-    throw new Error(
-      `message ${JSON.stringify(text)} never appeared in ${page.tabName}'s tab; its log holds ` +
-        `${JSON.stringify(shown)}, its status is ${JSON.stringify(status)}; the broker's log ends:\n  ${broker}`,
-      { cause: err },
-    );
-  }
-  assert.equal(await item.count(), 1, `message ${JSON.stringify(text)} shown more than once`);
-  return {
-    sender: (await item.locator('.sender').textContent()).trim(),
-    text: (await item.locator('.text').textContent()).trim(),
-    classes: ((await item.getAttribute('class')) ?? '').split(/\s+/),
-  };
-}
-
-function escapeRegExp(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 before(async () => {
@@ -212,12 +142,13 @@ describe('chat', () => {
   });
 
   test('screenshot of two tabs chatting side by side (docs/screenshot.png)', T, async () => {
-    const viewport = { width: 640, height: 600 };
+    const viewport = { width: 800, height: 520 };
+    const hash = `#lobby${nonce()}`;
     let alice;
     let bob;
     let frame;
     try {
-      [alice, bob] = await Promise.all([openTab('alice', { viewport }), openTab('bob', { viewport })]);
+      [alice, bob] = await Promise.all([openTab('alice', { viewport, hash }), openTab('bob', { viewport, hash })]);
       const lines = [
         [alice, 'Hi Bob! Is the broker up?'],
         [bob, 'Yes, messages go over MQTT 3.1.1 on a WebSocket.'],

@@ -8,21 +8,16 @@ use crate::chat::Conversation;
 #[component]
 pub fn Sidebar() -> impl IntoView {
     let state = expect_context::<ChatState>();
-    let conversations = Memo::new(move |_| state.model.with(|m| m.conversations()));
-    let rooms = move || {
-        conversations
-            .get()
-            .into_iter()
-            .filter(|(c, _)| c.room().is_some())
-            .collect::<Vec<_>>()
-    };
-    let directs = move || {
-        conversations
-            .get()
-            .into_iter()
-            .filter(|(c, _)| c.room().is_none())
-            .collect::<Vec<_>>()
-    };
+    // (rooms, direct conversations), each with its unread count.
+    let conversations = Memo::new(move |_| {
+        state.model.with(|m| {
+            m.conversations()
+                .into_iter()
+                .partition::<Vec<_>, _>(|(c, _)| c.room().is_some())
+        })
+    });
+    let rooms = move || conversations.get().0;
+    let directs = move || conversations.get().1;
     let room_name = RwSignal::new(String::new());
     let room_error = RwSignal::new(None::<String>);
     let on_join = move |ev: leptos::ev::SubmitEvent| {
