@@ -49,6 +49,8 @@ pub struct ChatState {
     /// Narrow screens: whether the rooms and people panel is open.
     pub panel_open: RwSignal<bool>,
     link: StoredValue<Option<Link>, LocalStorage>,
+    /// Accounts mode: kept in memory (never in storage) for "Reconnect".
+    password: StoredValue<Option<String>>,
 }
 
 impl ChatState {
@@ -63,6 +65,7 @@ impl ChatState {
             clock: RwSignal::new(net::wall()),
             panel_open: RwSignal::new(false),
             link: StoredValue::new_local(None),
+            password: StoredValue::new(None),
         }
     }
 
@@ -76,15 +79,26 @@ impl ChatState {
             password: password.filter(|p| !p.is_empty()),
         };
         let remember = identity.password.is_none();
-        let (rooms, current) = initial_rooms();
+        let password = identity.password.clone();
+        let same_user = self.me.get_untracked().as_deref() == Some(name.trim());
+        let (rooms, current) = if same_user {
+            // Reconnecting: keep the rooms and what is on screen.
+            self.model
+                .with_untracked(|m| (m.rooms(), m.current().clone()))
+        } else {
+            initial_rooms()
+        };
         let client = Client::new(identity, &rooms).map_err(|e| e.to_string())?;
         let me = client.name().to_owned();
         // Drop any previous link first: it says goodbye and detaches its handlers.
         self.link.set_value(None);
         self.status.set(Status::Connecting);
         self.notice.set(None);
-        self.model
-            .set(Model::new(&me, client.rooms(), current.clone()));
+        self.password.set_value(password);
+        if !same_user {
+            self.model
+                .set(Model::new(&me, client.rooms(), current.clone()));
+        }
         let link = Link::open(&url, client, move |event| self.apply(event))?;
         self.link.set_value(Some(link));
         if remember {
@@ -103,7 +117,7 @@ impl ChatState {
         let (Some(name), url) = (self.me.get_untracked(), self.broker.get_untracked()) else {
             return;
         };
-        if let Err(e) = self.join(&name, &url, None) {
+        if let Err(e) = self.join(&name, &url, self.password.get_value()) {
             self.status.set(Status::Disconnected(e));
         }
     }
