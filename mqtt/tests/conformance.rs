@@ -4,18 +4,11 @@
 //!
 //! Only the public API of the `mqtt` crate is used; the broker is played by hand-written packets in simulated time.
 
+mod common;
+
+use common::*;
 use mqtt::*;
 use proptest::prelude::*;
-
-fn pid(n: u16) -> Pid {
-    Pid::new(n).unwrap()
-}
-
-fn bytes(packet: Packet<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    packet.encode(&mut out).unwrap();
-    out
-}
 
 /// Everything the session wants to send, one `Vec` per packet (split by the fixed header).
 fn transmitted(s: &mut Session) -> Vec<Vec<u8>> {
@@ -40,42 +33,6 @@ fn packet(bytes: &[u8]) -> Packet<'_> {
     let (p, used) = decode(bytes, MAX_PACKET_SIZE).unwrap().unwrap();
     assert_eq!(used, bytes.len());
     p
-}
-
-fn events(s: &mut Session) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
-fn connack(session_present: bool) -> Vec<u8> {
-    bytes(Packet::ConnAck(ConnAck {
-        session_present,
-        code: ConnectReturnCode::Accepted,
-    }))
-}
-
-fn publish(topic: &str, qospid: QosPid, dup: bool, payload: &[u8]) -> Vec<u8> {
-    bytes(Packet::Publish(Publish {
-        dup,
-        qospid,
-        retain: false,
-        topic: TopicName::new(topic).unwrap(),
-        payload,
-    }))
-}
-
-/// A session that has sent CONNECT and received an accepting CONNACK at time 0.
-fn connected(options: Options) -> Session {
-    let mut s = Session::new(options);
-    s.connect(0).unwrap();
-    transmitted(&mut s);
-    s.handle_bytes(&connack(false), 0).unwrap();
-    assert_eq!(
-        events(&mut s),
-        [Event::Connected {
-            session_present: false
-        }]
-    );
-    s
 }
 
 fn persistent(client_id: &str) -> Options {

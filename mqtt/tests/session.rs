@@ -1,17 +1,10 @@
 //! Session tests in simulated time: the broker is played by hand-written packets.
 
+mod common;
+
+use common::*;
 use mqtt::*;
 use proptest::prelude::*;
-
-fn pid(n: u16) -> Pid {
-    Pid::new(n).unwrap()
-}
-
-fn bytes(packet: Packet<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    packet.encode(&mut out).unwrap();
-    out
-}
 
 /// Everything the session wants to send, decoded.
 fn sent(s: &mut Session) -> Vec<String> {
@@ -25,41 +18,6 @@ fn sent(s: &mut Session) -> Vec<String> {
         packets.push(format!("{p:?}"));
     }
     packets
-}
-
-fn events(s: &mut Session) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
-fn connack(session_present: bool) -> Vec<u8> {
-    bytes(Packet::ConnAck(ConnAck {
-        session_present,
-        code: ConnectReturnCode::Accepted,
-    }))
-}
-
-fn publish(topic: &str, qospid: QosPid, dup: bool, payload: &[u8]) -> Vec<u8> {
-    bytes(Packet::Publish(Publish {
-        dup,
-        qospid,
-        retain: false,
-        topic: TopicName::new(topic).unwrap(),
-        payload,
-    }))
-}
-
-fn connected(options: Options) -> Session {
-    let mut s = Session::new(options);
-    s.connect(0).unwrap();
-    sent(&mut s);
-    s.handle_bytes(&connack(false), 0).unwrap();
-    assert_eq!(
-        events(&mut s),
-        [Event::Connected {
-            session_present: false
-        }]
-    );
-    s
 }
 
 #[test]
