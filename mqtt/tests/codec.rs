@@ -226,6 +226,22 @@ fn connect_flag_inconsistencies_are_rejected() {
 }
 
 #[test]
+fn an_empty_client_id_without_clean_session_decodes_but_is_never_sent() {
+    // Found by the decode fuzz target. Well-formed: a server must answer it with CONNACK 2 [MQTT-3.1.3-8]...
+    let bytes = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0, 0, 0, 0, 0];
+    let Packet::Connect(c) = decode_all(&bytes) else {
+        panic!()
+    };
+    assert_eq!((c.client_id, c.clean_session), ("", false));
+    // ...but a client must not send it [MQTT-3.1.3-7].
+    let mut out = Vec::new();
+    assert_eq!(
+        Packet::Connect(c).encode(&mut out),
+        Err(EncodeError::EmptyClientIdWithoutCleanSession)
+    );
+}
+
+#[test]
 fn encoder_refuses_what_must_not_be_sent() {
     let long = "a".repeat(65_536);
     let p = Packet::Connect(Connect {
