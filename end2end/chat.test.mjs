@@ -7,18 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, isLoopback, listeningSockets, log, run, setUp, start, stop, waitFor } from './harness.mjs';
-import { UI_TIMEOUT, closeAll as closeTabs, join, messages, newPage, nonce, send, waitForMessage } from './tabs.mjs';
+import { UI_TIMEOUT, closeAll as closeTabs, messages, nonce, openJoined, send, waitForMessage } from './tabs.mjs';
 
 const T = { timeout: 180_000 }; // per test
 
 let env;
 
 /** A tab in its own browser context (own storage, own connection) that has joined the chat. */
-async function openTab(name, { viewport, hash = '' } = {}) {
-  const page = await newPage(env.browser, name, `${env.appUrl}${hash}`, viewport ? { viewport } : {});
-  await join(page, name);
-  return page;
-}
+const openTab = (name, { viewport, hash = '' } = {}) =>
+  openJoined(env.browser, `${env.appUrl}${hash}`, name, viewport ? { viewport } : {});
 
 before(async () => {
   env = await setUp();

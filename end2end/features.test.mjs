@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, brokerConfig, freePort, log, run, setUp, start, stop, waitFor } from './harness.mjs';
 import {
-  UI_TIMEOUT, CONNECTED, closeAll, join, messageItem, messages, newPage, nonce, send, waitForMessage,
+  UI_TIMEOUT, CONNECTED, closeAll, join, messageItem, messages, newPage, nonce, openJoined, send, waitForMessage,
   waitForOnline, waitForStatus,
 } from './tabs.mjs';
 
@@ -18,11 +18,7 @@ let env;
 
 const open = (name, { hash = '', ...options } = {}) => newPage(env.browser, name, `${env.appUrl}${hash}`, options);
 
-async function tab(name, options) {
-  const page = await open(name, options);
-  await join(page, name);
-  return page;
-}
+const tab = (name, { hash = '', ...options } = {}) => openJoined(env.browser, `${env.appUrl}${hash}`, name, options);
 
 const nav = (page) => page.getByRole('navigation', { name: 'Rooms' });
 const heading = (page) => page.getByRole('banner').getByRole('heading', { level: 1 });

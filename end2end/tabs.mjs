@@ -31,6 +31,13 @@ export async function newPage(browser, name, url, options = {}) {
   return page;
 }
 
+/** `newPage`, then join as `name`. */
+export async function openJoined(browser, url, name, options = {}) {
+  const page = await newPage(browser, name, url, options);
+  await join(page, name);
+  return page;
+}
+
 /** Fills the login form and waits until connected. */
 export async function join(page, name, { password } = {}) {
   await page.getByRole('textbox', { name: 'Name' }).fill(name);

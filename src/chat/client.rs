@@ -142,6 +142,10 @@ pub struct Client {
     phase: Phase,
     /// The SUBSCRIBE whose SUBACK ends [`Phase::Syncing`].
     sync_pid: Option<u16>,
+    /// The filters of each SUBSCRIBE awaiting its SUBACK, to name a refused one.
+    subscribing: HashMap<u16, Vec<String>>,
+    /// Unix ms when this tab last came online.
+    since: i64,
     seq: u64,
     /// Own messages awaiting PUBACK: packet id -> message id.
     pending: HashMap<u16, String>,
@@ -182,6 +186,8 @@ impl Client {
             rooms,
             phase: Phase::Offline,
             sync_pid: None,
+            subscribing: HashMap::new(),
+            since: 0,
             seq: 0,
             pending: HashMap::new(),
             seen: HashSet::new(),
@@ -260,7 +266,9 @@ impl Client {
             self.rooms.push(room.to_owned());
             if self.session.is_connected() {
                 let filter = topic::room_filter(room);
-                let _ = self.session.subscribe(&[(&filter, QoS::AtLeastOnce)], now);
+                if let Ok(pid) = self.session.subscribe(&[(&filter, QoS::AtLeastOnce)], now) {
+                    self.subscribing.insert(pid.get(), vec![filter]);
+                }
                 self.publish_presence(now);
             }
         }
@@ -375,7 +383,7 @@ impl Client {
         let presence = Presence {
             browser: self.id.browser_id.clone(),
             rooms: self.rooms.clone(),
-            since: 0,
+            since: self.since,
         };
         let topic = topic::presence(&self.id.name, &self.id.client_id);
         let _ = self.session.publish(
@@ -390,7 +398,10 @@ impl Client {
     fn drain(&mut self, now: Millis, wall: i64) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Connected { .. } => self.on_connected(now),
+                Event::Connected { .. } => {
+                    self.since = wall;
+                    self.on_connected(now);
+                }
                 Event::Message(m) => self.on_message(&m.topic, &m.payload, m.retain, now, wall),
                 Event::Delivered(pid) => {
                     if let Some(id) = self.pending.remove(&pid.get()) {
@@ -420,21 +431,26 @@ impl Client {
             .iter()
             .map(|f| (f.as_str(), QoS::AtLeastOnce))
             .collect();
+        self.subscribing.clear();
         let first = self.session.subscribe(&[(&presence, QoS::AtMostOnce)], now);
         let second = self.session.subscribe(&list, now);
         match (first, second) {
-            (Ok(_), Ok(pid)) => self.sync_pid = Some(pid.get()),
+            (Ok(first), Ok(second)) => {
+                self.sync_pid = Some(second.get());
+                self.subscribing.insert(first.get(), vec![presence]);
+                self.subscribing.insert(second.get(), filters);
+            }
             (Err(e), _) | (_, Err(e)) => self.events.push_back(ChatEvent::Closed(e.to_string())),
         }
     }
 
     fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], now: Millis) {
-        if granted.iter().any(Option::is_none) {
-            self.events
-                .push_back(ChatEvent::SubscriptionRefused(format!(
-                    "{} filter(s)",
-                    granted.len()
-                )));
+        let filters = self.subscribing.remove(&pid).unwrap_or_default();
+        for (filter, g) in filters.iter().zip(granted) {
+            if g.is_none() {
+                self.events
+                    .push_back(ChatEvent::SubscriptionRefused(filter.clone()));
+            }
         }
         if self.sync_pid != Some(pid) {
             return;
@@ -756,7 +772,7 @@ mod tests {
             publishes,
             [(
                 format!("chat/users/{name}/presence/{name}-tab"),
-                format!(r#"{{"browser":"{name}-browser","rooms":["general"],"since":0}}"#),
+                format!(r#"{{"browser":"{name}-browser","rooms":["general"],"since":1}}"#),
                 QoS::AtLeastOnce,
                 true
             )],
@@ -1145,6 +1161,25 @@ mod tests {
             )]
         );
         assert_eq!(others, ["Disconnect"]);
+    }
+
+    #[test]
+    fn a_refused_subscription_is_reported_by_its_filter() {
+        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        c.transport_open(0);
+        let ack = ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted,
+        };
+        c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce)]), 2, 2);
+        c.receive(&suback(2, vec![Some(QoS::AtLeastOnce), None]), 3, 3);
+        let ev = events(&mut c);
+        assert_eq!(
+            ev[0],
+            ChatEvent::SubscriptionRefused("chat/users/alice/dm/+".into())
+        );
+        assert_eq!(ev.last(), Some(&ChatEvent::Connected));
     }
 
     #[test]
