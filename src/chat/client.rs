@@ -540,7 +540,7 @@ impl Client {
             }
             return;
         }
-        let Some(list) = message::parse_history(payload) else {
+        let Some(mut list) = message::parse_history(payload) else {
             self.seq += 1;
             let id = format!("history-{}", self.seq);
             self.report(
@@ -553,6 +553,8 @@ impl Client {
             );
             return;
         };
+        // A history is at most HISTORY_LEN messages; a longer one (not written by this app) is cut to its newest.
+        keep_newest(&mut list);
         for p in &list {
             self.on_payload(to.clone(), sender, p.clone(), false);
         }
@@ -646,10 +648,15 @@ fn merge(list: &mut Vec<Payload>, new: &[Payload]) -> bool {
             list.push(p.clone());
         }
     }
+    keep_newest(list);
+    list.iter().map(|p| &p.id).ne(before.iter())
+}
+
+/// Orders a history list oldest first and keeps its newest [`HISTORY_LEN`] messages.
+fn keep_newest(list: &mut Vec<Payload>) {
     list.sort_by_key(|p| p.sent_at);
     let excess = list.len().saturating_sub(HISTORY_LEN);
     list.drain(..excess);
-    list.iter().map(|p| &p.id).ne(before.iter())
 }
 
 /// Cuts a text to at most [`MAX_TEXT_BYTES`] at a character boundary.
@@ -865,6 +872,31 @@ mod tests {
         assert!(ev
             .iter()
             .all(|e| matches!(e, ChatEvent::Message(m) if !m.live && m.sender == "bob")));
+    }
+
+    #[test]
+    fn an_overlong_history_from_another_client_is_cut_to_its_newest_50() {
+        let mut c = online("alice");
+        let list: Vec<Payload> = (0..5_000)
+            .map(|i| Payload {
+                id: format!("z{i}"),
+                text: "x".into(),
+                sent_at: i,
+            })
+            .collect();
+        c.receive(
+            &publish(
+                "chat/rooms/general/history/zed",
+                1,
+                &message::to_json(&list),
+                true,
+            ),
+            5,
+            5,
+        );
+        let ev = events(&mut c);
+        assert_eq!(ev.len(), HISTORY_LEN);
+        assert!(matches!(&ev[0], ChatEvent::Message(m) if m.id == "z4950"));
     }
 
     #[test]
