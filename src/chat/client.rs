@@ -144,6 +144,9 @@ pub struct Client {
     sync_pid: Option<u16>,
     /// The filters of each SUBSCRIBE awaiting its SUBACK, to name a refused one.
     subscribing: HashMap<u16, Vec<String>>,
+    /// History filters to unsubscribe once the SUBACK with this packet id arrives: the retained histories
+    /// (sent at QoS 0, so never held back by the in-flight window) have all arrived before it.
+    history_reads: HashMap<u16, Vec<String>>,
     /// Unix ms when this tab last came online.
     since: i64,
     seq: u64,
@@ -187,6 +190,7 @@ impl Client {
             phase: Phase::Offline,
             sync_pid: None,
             subscribing: HashMap::new(),
+            history_reads: HashMap::new(),
             since: 0,
             seq: 0,
             pending: HashMap::new(),
@@ -265,10 +269,7 @@ impl Client {
         if !self.rooms.iter().any(|r| r == room) {
             self.rooms.push(room.to_owned());
             if self.session.is_connected() {
-                let filter = topic::room_filter(room);
-                if let Ok(pid) = self.session.subscribe(&[(&filter, QoS::AtLeastOnce)], now) {
-                    self.subscribing.insert(pid.get(), vec![filter]);
-                }
+                self.subscribe_rooms(&[room.to_owned()], Vec::new(), false, now);
                 self.publish_presence(now);
             }
         }
@@ -279,7 +280,10 @@ impl Client {
         let before = self.rooms.len();
         self.rooms.retain(|r| r != room);
         if self.rooms.len() != before && self.session.is_connected() {
-            let _ = self.session.unsubscribe(&[&topic::room_filter(room)], now);
+            let [messages, typing] = topic::room_filters(room);
+            let _ = self
+                .session
+                .unsubscribe(&[&messages, &typing, &topic::history_filter(room)], now);
             self.publish_presence(now);
         }
     }
@@ -424,24 +428,54 @@ impl Client {
     fn on_connected(&mut self, now: Millis) {
         self.phase = Phase::Syncing;
         self.name_taken = false;
-        let presence = topic::presence_filter();
-        let mut filters: Vec<String> = self.rooms.iter().map(|r| topic::room_filter(r)).collect();
-        filters.push(topic::direct_filter(&self.id.name));
-        let list: Vec<(&str, QoS)> = filters
-            .iter()
-            .map(|f| (f.as_str(), QoS::AtLeastOnce))
-            .collect();
         self.subscribing.clear();
-        let first = self.session.subscribe(&[(&presence, QoS::AtMostOnce)], now);
-        let second = self.session.subscribe(&list, now);
-        match (first, second) {
-            (Ok(first), Ok(second)) => {
-                self.sync_pid = Some(second.get());
-                self.subscribing.insert(first.get(), vec![presence]);
-                self.subscribing.insert(second.get(), filters);
-            }
-            (Err(e), _) | (_, Err(e)) => self.events.push_back(ChatEvent::Closed(e.to_string())),
+        self.history_reads.clear();
+        let rooms = self.rooms.clone();
+        let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
+        match self.subscribe_rooms(&rooms, extra, true, now) {
+            Some(pid) => self.sync_pid = Some(pid),
+            None => self
+                .events
+                .push_back(ChatEvent::Closed("cannot subscribe".into())),
         }
+    }
+
+    /// Two SUBSCRIBEs: first (if `presence`) presence and the rooms' histories at QoS 0 (retained messages at QoS 0 are
+    /// not held back by the broker's in-flight window), then the rooms' live traffic and `extra`. When the
+    /// second SUBACK arrives, every retained message of the first has arrived before it: the name check can
+    /// be made and the histories are unsubscribed. Returns the second SUBSCRIBE's packet id.
+    fn subscribe_rooms(
+        &mut self,
+        rooms: &[String],
+        extra: Vec<(String, QoS)>,
+        presence: bool,
+        now: Millis,
+    ) -> Option<u16> {
+        let mut first = Vec::new();
+        if presence {
+            first.push((topic::presence_filter(), QoS::AtMostOnce));
+        }
+        let histories: Vec<String> = rooms.iter().map(|r| topic::history_filter(r)).collect();
+        first.extend(histories.iter().map(|h| (h.clone(), QoS::AtMostOnce)));
+        let mut second = Vec::new();
+        for room in rooms {
+            let [messages, typing] = topic::room_filters(room);
+            second.push((messages, QoS::AtLeastOnce));
+            second.push((typing, QoS::AtMostOnce));
+        }
+        second.extend(extra);
+        let mut last = None;
+        for filters in [first, second] {
+            let list: Vec<(&str, QoS)> = filters.iter().map(|(f, q)| (f.as_str(), *q)).collect();
+            let pid = self.session.subscribe(&list, now).ok()?.get();
+            self.subscribing
+                .insert(pid, filters.into_iter().map(|(f, _)| f).collect());
+            last = Some(pid);
+        }
+        if let Some(pid) = last {
+            self.history_reads.insert(pid, histories);
+        }
+        last
     }
 
     fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], now: Millis) {
@@ -450,6 +484,12 @@ impl Client {
             if g.is_none() {
                 self.events
                     .push_back(ChatEvent::SubscriptionRefused(filter.clone()));
+            }
+        }
+        if let Some(histories) = self.history_reads.remove(&pid) {
+            let list: Vec<&str> = histories.iter().map(String::as_str).collect();
+            if !list.is_empty() {
+                let _ = self.session.unsubscribe(&list, now);
             }
         }
         if self.sync_pid != Some(pid) {
@@ -754,19 +794,21 @@ mod tests {
             subs[0].contains("chat/users/+/presence/+") && subs[0].contains("AtMostOnce"),
             "{subs:?}"
         );
+        assert!(subs[0].contains("chat/rooms/general/history/+"), "{subs:?}");
         assert!(
-            subs[1].contains("chat/rooms/general/+/+") && subs[1].contains("dm/+"),
+            subs[1].contains("chat/rooms/general/messages/+") && subs[1].contains("dm/+"),
             "{subs:?}"
         );
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce)]), 2, 2);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 2]), 2, 2);
         for r in retained {
             c.receive(r, 2, 2);
         }
-        c.receive(
-            &suback(2, vec![Some(QoS::AtLeastOnce), Some(QoS::AtLeastOnce)]),
-            3,
-            3,
-        );
+        let granted = vec![
+            Some(QoS::AtLeastOnce),
+            Some(QoS::AtMostOnce),
+            Some(QoS::AtLeastOnce),
+        ];
+        c.receive(&suback(2, granted), 3, 3);
         let ev = events(&mut c);
         (c, ev)
     }
@@ -774,7 +816,11 @@ mod tests {
     fn online(name: &str) -> Client {
         let (mut c, ev) = connect(identity(name), &[]);
         assert_eq!(ev.last(), Some(&ChatEvent::Connected));
-        let (publishes, _) = sent(&mut c);
+        let (publishes, others) = sent(&mut c);
+        assert!(
+            others.iter().any(|o| o.starts_with("Unsubscribe") && o.contains("chat/rooms/general/history/+")),
+            "the history is read once, not followed: {others:?}"
+        );
         assert_eq!(
             publishes,
             [(
@@ -1148,8 +1194,9 @@ mod tests {
     fn puback_marks_own_messages_delivered_and_the_echo_is_not_shown_again() {
         let mut c = online("alice");
         let m = c.send(&general(), "hello", 5, 5).unwrap();
-        // Packet ids so far: 1 and 2 the SUBSCRIBEs, 3 the presence, 4 this message, 5 the history.
-        c.receive(&bytes(Packet::PubAck(Pid::new(4).unwrap())), 6, 6);
+        // Packet ids so far: 1 and 2 the SUBSCRIBEs, 3 the history UNSUBSCRIBE, 4 the presence,
+        // 5 this message, 6 the history.
+        c.receive(&bytes(Packet::PubAck(Pid::new(5).unwrap())), 6, 6);
         assert_eq!(events(&mut c), [ChatEvent::Delivered(m.id.clone())]);
         let echo = message::to_json(&Payload {
             id: m.id.clone(),
@@ -1169,7 +1216,14 @@ mod tests {
         let mut c = online("alice");
         c.join_room("rust", 5).unwrap();
         let (publishes, others) = sent(&mut c);
-        assert!(others[0].contains("chat/rooms/rust/+/+"), "{others:?}");
+        assert!(
+            others[0].contains("chat/rooms/rust/history/+") && !others[0].contains("presence"),
+            "{others:?}"
+        );
+        assert!(
+            others[1].contains("chat/rooms/rust/messages/+"),
+            "{others:?}"
+        );
         assert!(publishes[0].1.contains(r#""rooms":["general","rust"]"#));
         c.leave_room("rust", 6);
         let (publishes, others) = sent(&mut c);
@@ -1204,8 +1258,9 @@ mod tests {
             code: ConnectReturnCode::Accepted,
         };
         c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce)]), 2, 2);
-        c.receive(&suback(2, vec![Some(QoS::AtLeastOnce), None]), 3, 3);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 2]), 2, 2);
+        let granted = vec![Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce), None];
+        c.receive(&suback(2, granted), 3, 3);
         let ev = events(&mut c);
         assert_eq!(
             ev[0],

@@ -9,6 +9,9 @@
 //! | `chat/users/{recipient}/dm/{sender}`      | 1   | no       | a direct message                       |
 //!
 //! The sender is always a topic level: under the broker's ACL only that user may publish there.
+//!
+//! A client follows `messages/+` and `typing/+` of its rooms; it reads `history/+` (retained) when it joins
+//! a room and then unsubscribes, so the history republished with every message is not streamed to everyone.
 
 /// Every chat topic starts here.
 pub const ROOT: &str = "chat";
@@ -43,9 +46,17 @@ pub fn direct(recipient: &str, sender: &str) -> String {
     format!("{ROOT}/users/{recipient}/dm/{sender}")
 }
 
-/// Every message, typing notice and history of `room`: `chat/rooms/{room}/+/+`.
-pub fn room_filter(room: &str) -> String {
-    format!("{ROOT}/rooms/{room}/+/+")
+/// The live traffic of `room`: its messages (QoS 1) and typing notices (QoS 0).
+pub fn room_filters(room: &str) -> [String; 2] {
+    [
+        format!("{ROOT}/rooms/{room}/messages/+"),
+        format!("{ROOT}/rooms/{room}/typing/+"),
+    ]
+}
+
+/// Everybody's retained history in `room`; read once when joining, not followed.
+pub fn history_filter(room: &str) -> String {
+    format!("{ROOT}/rooms/{room}/history/+")
 }
 
 /// Everybody's presence.
@@ -94,7 +105,8 @@ mod tests {
             assert_eq!(built, text);
             assert_eq!(route(&built), Some(expected), "{built}");
         }
-        assert_eq!(room_filter("general"), "chat/rooms/general/+/+");
+        assert_eq!(room_filters("general"), ["chat/rooms/general/messages/+", "chat/rooms/general/typing/+"]);
+        assert_eq!(history_filter("general"), "chat/rooms/general/history/+");
         assert_eq!(presence_filter(), "chat/users/+/presence/+");
         assert_eq!(direct_filter("bob"), "chat/users/bob/dm/+");
     }
