@@ -170,6 +170,13 @@ export function brokerConfig(tcpPort, wsPort, dir) {
   const config = source
     .replace(/^listener 1883(?=\s)/gm, () => (tcp++, `listener ${tcpPort}`))
     .replace(/^listener 9001(?=\s)/gm, () => (ws++, `listener ${wsPort}`))
+    .replace(/^persistence_location\s+.*$/gm, () => {
+      // Written by mosquitto after it drops to its own user.
+      const data = path.join(dir, 'data');
+      fs.mkdirSync(data, { recursive: true });
+      fs.chmodSync(data, 0o777);
+      return `persistence_location ${data}/`;
+    })
     .replace(/^acl_file\s+(.+?)\s*$/gm, (_, file) => {
       const copy = path.join(dir, path.basename(file));
       fs.copyFileSync(path.resolve(ROOT, file), copy);
@@ -194,28 +201,47 @@ export async function startBroker() {
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, brokerConfig(tcpPort, wsPort, dir), { mode: 0o644 });
 
-  const proc = start('mosquitto', ['-c', conf], { name: 'mosquitto' });
-  try {
-    await waitFor('mosquitto to listen', async () => {
-      if (proc.exitCode !== null) throw new Error(`mosquitto exited:\n${proc.output}`);
-      return (await canConnect(tcpPort)) && (await canConnect(wsPort));
-    });
-  } catch (err) {
-    await stop(proc);
-    removeTempDir(dir);
-    throw err;
-  }
-  log(`mosquitto pid ${proc.pid}: mqtt 127.0.0.1:${tcpPort}, ws 127.0.0.1:${wsPort}`);
-  return {
-    proc,
+  const launch = async () => {
+    const proc = start('mosquitto', ['-c', conf], { name: 'mosquitto' });
+    try {
+      await waitFor('mosquitto to listen', async () => {
+        if (proc.exitCode !== null) throw new Error(`mosquitto exited:\n${proc.output}`);
+        return (await canConnect(tcpPort)) && (await canConnect(wsPort));
+      });
+    } catch (err) {
+      await stop(proc);
+      throw err;
+    }
+    return proc;
+  };
+  const broker = {
+    proc: null,
     tcpPort,
     wsPort,
     wsUrl: `ws://127.0.0.1:${wsPort}`,
+    /** Kill -9, as a crash would: no will, no goodbye, nothing saved since the last autosave. */
+    async crash() {
+      killTree(broker.proc, 'SIGKILL');
+      await broker.proc.exited;
+    },
+    /** Start it again on the same ports, from its persistence file. */
+    async restart() {
+      broker.proc = await launch();
+      log(`mosquitto restarted, pid ${broker.proc.pid}`);
+    },
     async stop() {
-      await stop(proc);
+      await stop(broker.proc);
       removeTempDir(dir);
     },
   };
+  try {
+    broker.proc = await launch();
+  } catch (err) {
+    removeTempDir(dir);
+    throw err;
+  }
+  log(`mosquitto pid ${broker.proc.pid}: mqtt 127.0.0.1:${tcpPort}, ws 127.0.0.1:${wsPort}`);
+  return broker;
 }
 
 // ---- app ----------------------------------------------------------------------------------

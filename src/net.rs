@@ -125,6 +125,16 @@ pub fn notify(title: &str, body: &str) {
     }
 }
 
+/// Calls `f` once after `ms` milliseconds, unless the returned handle is dropped first.
+pub fn after(ms: u32, f: impl FnOnce() + 'static) -> Timeout {
+    Timeout::new(ms, f)
+}
+
+/// A random number in `0.0..1.0` (not for secrets).
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
 /// Calls `f` every `ms` milliseconds while the returned handle lives.
 pub fn every(ms: u32, f: impl FnMut() + 'static) -> Interval {
     Interval::new(ms, f)
@@ -199,10 +209,9 @@ impl Link {
         client: Client,
         on_event: impl Fn(ChatEvent) + 'static,
     ) -> Result<Self, String> {
-        let ws = WebSocket::new_with_str(url, "mqtt").map_err(|e| describe(&e))?;
-        ws.set_binary_type(BinaryType::Arraybuffer);
+        let ws = new_socket(url)?;
         let inner = Rc::new(RefCell::new(Inner {
-            ws: ws.clone(),
+            ws,
             url: url.to_owned(),
             client,
             on_event: Rc::new(on_event),
@@ -210,68 +219,26 @@ impl Link {
             timer: None,
             handlers: None,
         }));
-        let weak = Rc::downgrade(&inner);
-
-        let open = Closure::<dyn FnMut()>::new({
-            let weak = weak.clone();
-            move || {
-                with(&weak, |i| {
-                    i.opened = true;
-                    i.client.transport_open(now());
-                })
-            }
-        });
-        let message = Closure::<dyn FnMut(MessageEvent)>::new({
-            let weak = weak.clone();
-            move |e: MessageEvent| {
-                // [MQTT-6.0.0-1] Only binary frames carry MQTT: a text frame closes the connection.
-                let Ok(buffer) = e.data().dyn_into::<ArrayBuffer>() else {
-                    with(&weak, |i| {
-                        i.client.transport_closed(wall());
-                        i.ws.close().ok();
-                    });
-                    return;
-                };
-                let bytes = Uint8Array::new(&buffer).to_vec();
-                with(&weak, |i| i.client.receive(&bytes, now(), wall()));
-            }
-        });
-        let close = Closure::<dyn FnMut(CloseEvent)>::new({
-            let weak = weak.clone();
-            move |_: CloseEvent| {
-                let Some(inner) = weak.upgrade() else { return };
-                let never_opened = {
-                    let mut i = inner.borrow_mut();
-                    i.client.transport_closed(wall());
-                    i.timer = None;
-                    !i.opened
-                };
-                pump(&inner);
-                if never_opened {
-                    let (url, on_event) = {
-                        let i = inner.borrow();
-                        (i.url.clone(), i.on_event.clone())
-                    };
-                    on_event(ChatEvent::Closed(format!(
-                        "cannot reach the broker at {url}"
-                    )));
-                }
-            }
-        });
-        ws.set_onopen(Some(open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(close.as_ref().unchecked_ref()));
-        let pagehide = Listener::window("pagehide", {
-            let weak = weak.clone();
-            move |_| with(&weak, |i| i.client.leave(now(), wall()))
-        });
-        inner.borrow_mut().handlers = Some(Handlers {
-            _open: open,
-            _message: message,
-            _close: close,
-            _pagehide: pagehide,
-        });
+        attach(&inner);
         Ok(Self { inner })
+    }
+
+    /// Connects again over a new WebSocket, with the same client: its session resends what the broker did
+    /// not acknowledge [MQTT-4.4.0-1], and the chat resubscribes.
+    pub fn reopen(&self) -> Result<(), String> {
+        let url = self.inner.borrow().url.clone();
+        let ws = new_socket(&url)?;
+        {
+            let mut i = self.inner.borrow_mut();
+            i.detach();
+            i.client.transport_closed(wall());
+            // Drop what that reported: the old socket's end is not news.
+            while i.client.poll_event().is_some() {}
+            i.ws = ws;
+            i.opened = false;
+        }
+        attach(&self.inner);
+        Ok(())
     }
 
     /// Does something with the chat client (send, join a room, ...) and moves what it produced.
@@ -332,6 +299,78 @@ impl Inner {
     }
 }
 
+fn new_socket(url: &str) -> Result<WebSocket, String> {
+    let ws = WebSocket::new_with_str(url, "mqtt").map_err(|e| describe(&e))?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    Ok(ws)
+}
+
+/// Sets the socket's handlers; they hold the link weakly and live as long as it (or until `detach`).
+fn attach(inner: &Rc<RefCell<Inner>>) {
+    let weak = Rc::downgrade(inner);
+    let open = Closure::<dyn FnMut()>::new({
+        let weak = weak.clone();
+        move || {
+            with(&weak, |i| {
+                i.opened = true;
+                i.client.transport_open(now());
+            })
+        }
+    });
+    let message = Closure::<dyn FnMut(MessageEvent)>::new({
+        let weak = weak.clone();
+        move |e: MessageEvent| {
+            // [MQTT-6.0.0-1] Only binary frames carry MQTT: a text frame closes the connection.
+            let Ok(buffer) = e.data().dyn_into::<ArrayBuffer>() else {
+                with(&weak, |i| {
+                    i.client.transport_closed(wall());
+                    i.ws.close().ok();
+                });
+                return;
+            };
+            let bytes = Uint8Array::new(&buffer).to_vec();
+            with(&weak, |i| i.client.receive(&bytes, now(), wall()));
+        }
+    });
+    let close = Closure::<dyn FnMut(CloseEvent)>::new({
+        let weak = weak.clone();
+        move |_: CloseEvent| {
+            let Some(inner) = weak.upgrade() else { return };
+            let never_opened = {
+                let mut i = inner.borrow_mut();
+                i.client.transport_closed(wall());
+                i.timer = None;
+                !i.opened
+            };
+            pump(&inner);
+            if never_opened {
+                let (url, on_event) = {
+                    let i = inner.borrow();
+                    (i.url.clone(), i.on_event.clone())
+                };
+                on_event(ChatEvent::Closed {
+                    reason: format!("cannot reach the broker at {url}"),
+                    retry: true,
+                });
+            }
+        }
+    });
+    let pagehide = Listener::window("pagehide", {
+        let weak = weak.clone();
+        move |_| with(&weak, |i| i.client.leave(now(), wall()))
+    });
+    let mut i = inner.borrow_mut();
+    i.ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+    i.ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+    i.ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+    i.handlers = Some(Handlers {
+        _open: open,
+        _message: message,
+        _close: close,
+        _pagehide: pagehide,
+    });
+}
+
 /// Runs `f` on the link's state, then moves what it produced: bytes to the socket, events to the UI.
 fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
     let Some(inner) = weak.upgrade() else { return };
@@ -350,7 +389,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
         };
         i.flush();
         let events: Vec<ChatEvent> = std::iter::from_fn(|| i.client.poll_event()).collect();
-        if events.iter().any(|e| matches!(e, ChatEvent::Closed(_))) {
+        if events.iter().any(|e| matches!(e, ChatEvent::Closed { .. })) {
             // The session ended the connection (refusal, protocol error, dead broker): close the socket too.
             i.timer = None;
             i.ws.close().ok();

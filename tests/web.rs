@@ -91,12 +91,13 @@ async fn two_links_chat_through_the_real_broker() {
 async fn an_unreachable_broker_is_reported_in_words() {
     // Port 9 (discard) on loopback: nothing listens there.
     let (_link, log) = open("carol", "ws://127.0.0.1:9");
-    let ChatEvent::Closed(reason) =
-        wait_for(&log, "a close", |e| matches!(e, ChatEvent::Closed(_))).await
+    let ChatEvent::Closed { reason, retry } =
+        wait_for(&log, "a close", |e| matches!(e, ChatEvent::Closed { .. })).await
     else {
         unreachable!()
     };
     assert_eq!(reason, "cannot reach the broker at ws://127.0.0.1:9");
+    assert!(retry, "an unreachable broker is worth trying again");
 }
 
 #[wasm_bindgen_test]

@@ -97,8 +97,9 @@ pub enum ChatEvent {
     },
     /// The broker refused a subscription (SUBACK 0x80).
     SubscriptionRefused(String),
-    /// The connection ended; the words say why.
-    Closed(String),
+    /// The connection ended; the words say why. `retry`: whether connecting again may help (not after a
+    /// refusal, a name in use, or saying goodbye).
+    Closed { reason: String, retry: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -169,6 +170,9 @@ impl Client {
         options.username = Some(name.clone());
         options.password = id.password.clone().map(String::into_bytes);
         options.keep_alive = KEEP_ALIVE_SECS;
+        // A persistent session: the broker queues what arrives while this tab is away (its client id is
+        // kept across reloads), and our session resends what the broker did not acknowledge.
+        options.clean_session = false;
         // [MQTT-3.1.2-8] If this tab vanishes, the broker clears its presence (an empty retained message).
         options.will = Some(Will {
             topic: topic::presence(&name, &id.client_id),
@@ -217,7 +221,10 @@ impl Client {
     /// The transport opened: start the MQTT connection.
     pub fn transport_open(&mut self, now: Millis) {
         if let Err(e) = self.session.connect(now) {
-            self.events.push_back(ChatEvent::Closed(e.to_string()));
+            self.events.push_back(ChatEvent::Closed {
+                reason: e.to_string(),
+                retry: false,
+            });
         }
     }
 
@@ -416,7 +423,14 @@ impl Client {
                 Event::Unsubscribed(_) => {}
                 Event::Closed(reason) => {
                     self.phase = Phase::Offline;
-                    self.events.push_back(ChatEvent::Closed(reason.to_string()));
+                    let retry = !matches!(
+                        reason,
+                        mqtt::CloseReason::Refused(_) | mqtt::CloseReason::Disconnected
+                    );
+                    self.events.push_back(ChatEvent::Closed {
+                        reason: reason.to_string(),
+                        retry,
+                    });
                 }
             }
         }
@@ -434,9 +448,10 @@ impl Client {
         let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
         match self.subscribe_rooms(&rooms, extra, true, now) {
             Some(pid) => self.sync_pid = Some(pid),
-            None => self
-                .events
-                .push_back(ChatEvent::Closed("cannot subscribe".into())),
+            None => self.events.push_back(ChatEvent::Closed {
+                reason: "cannot subscribe".into(),
+                retry: false,
+            }),
         }
     }
 
@@ -502,7 +517,10 @@ impl Client {
             // The session reports Closed(Disconnected); say why instead.
             while self.session.poll_event().is_some() {}
             self.phase = Phase::Offline;
-            self.events.push_back(ChatEvent::Closed(why));
+            self.events.push_back(ChatEvent::Closed {
+                reason: why,
+                retry: false,
+            });
             return;
         }
         self.phase = Phase::Online;
@@ -979,9 +997,10 @@ mod tests {
         let (mut c, ev) = connect(identity("alice"), &[retained]);
         assert_eq!(
             ev.last(),
-            Some(&ChatEvent::Closed(
-                "the name alice is in use in another browser".into()
-            ))
+            Some(&ChatEvent::Closed {
+                reason: "the name alice is in use in another browser".into(),
+                retry: false,
+            })
         );
         let (publishes, others) = sent(&mut c);
         assert!(publishes.is_empty(), "no presence announced: {publishes:?}");
@@ -1275,9 +1294,10 @@ mod tests {
         c.receive(&[0x36, 3, 0, 1, b't'], 2, 2);
         assert_eq!(
             events(&mut c),
-            [ChatEvent::Closed(
-                "protocol error: QoS 3 is not a valid quality of service".into()
-            )]
+            [ChatEvent::Closed {
+                reason: "protocol error: QoS 3 is not a valid quality of service".into(),
+                retry: true,
+            }]
         );
     }
 

@@ -112,7 +112,8 @@ impl Model {
                     self.typing.remove(&key);
                 }
             }
-            ChatEvent::Connected | ChatEvent::SubscriptionRefused(_) | ChatEvent::Closed(_) => {}
+            ChatEvent::Connected | ChatEvent::SubscriptionRefused(_) | ChatEvent::Closed { .. } => {
+            }
         }
         None
     }

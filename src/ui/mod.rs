@@ -31,7 +31,15 @@ pub enum Status {
     Connecting,
     Connected,
     Disconnected(String),
+    /// Lost the connection; trying again at `at` (Unix ms).
+    Reconnecting {
+        reason: String,
+        at: i64,
+    },
 }
+
+/// Longest wait between reconnection attempts (ms).
+const MAX_BACKOFF_MS: u32 = 30_000;
 
 /// The app's state, shared with every component as a `Copy` context.
 #[derive(Clone, Copy)]
@@ -51,6 +59,9 @@ pub struct ChatState {
     link: StoredValue<Option<Link>, LocalStorage>,
     /// Accounts mode: kept in memory (never in storage) for "Reconnect".
     password: StoredValue<Option<String>>,
+    /// The pending reconnection attempt, and how many failed in a row.
+    retry: StoredValue<Option<gloo_timers::callback::Timeout>, LocalStorage>,
+    attempts: StoredValue<u32>,
 }
 
 impl ChatState {
@@ -66,6 +77,8 @@ impl ChatState {
             panel_open: RwSignal::new(false),
             link: StoredValue::new_local(None),
             password: StoredValue::new(None),
+            retry: StoredValue::new_local(None),
+            attempts: StoredValue::new(0),
         }
     }
 
@@ -92,6 +105,7 @@ impl ChatState {
         let me = client.name().to_owned();
         // Drop any previous link first: it says goodbye and detaches its handlers.
         self.link.set_value(None);
+        self.retry.set_value(None);
         self.status.set(Status::Connecting);
         self.notice.set(None);
         self.password.set_value(password);
@@ -119,6 +133,36 @@ impl ChatState {
         };
         if let Err(e) = self.join(&name, &url, self.password.get_value()) {
             self.status.set(Status::Disconnected(e));
+        }
+    }
+
+    /// After a lost connection: waits 1, 2, 4 … 30 s (each less up to half, at random, so that many tabs do not
+    /// come back at once), then connects again with the same client and session.
+    fn schedule_retry(self, reason: String) {
+        let attempt = self.attempts.get_value();
+        self.attempts.set_value(attempt.saturating_add(1));
+        let base = 1_000u32
+            .saturating_mul(1 << attempt.min(5))
+            .min(MAX_BACKOFF_MS);
+        let delay = base / 2 + (f64::from(base / 2) * net::random()) as u32;
+        self.status.set(Status::Reconnecting {
+            reason,
+            at: net::wall() + i64::from(delay),
+        });
+        self.retry
+            .set_value(Some(net::after(delay, move || self.retry_now())));
+    }
+
+    /// Connects again now ("Retry now", the browser coming back online, or the backoff timer).
+    pub fn retry_now(self) {
+        self.retry.set_value(None);
+        self.status.set(Status::Connecting);
+        let result = self.link.with_value(|link| match link {
+            Some(link) => link.reopen(),
+            None => Err("not connected".into()),
+        });
+        if let Err(e) = result {
+            self.schedule_retry(e);
         }
     }
 
@@ -202,12 +246,21 @@ impl ChatState {
 
     fn apply(self, event: ChatEvent) {
         match &event {
-            ChatEvent::Connected => self.status.set(Status::Connected),
+            ChatEvent::Connected => {
+                self.attempts.set_value(0);
+                self.status.set(Status::Connected);
+            }
             ChatEvent::SubscriptionRefused(what) => {
                 self.notice
                     .set(Some(format!("the broker refused to subscribe to {what}")));
             }
-            ChatEvent::Closed(reason) => self.status.set(Status::Disconnected(reason.clone())),
+            ChatEvent::Closed { reason, retry } => {
+                if *retry && self.me.get_untracked().is_some() {
+                    self.schedule_retry(reason.clone());
+                } else {
+                    self.status.set(Status::Disconnected(reason.clone()));
+                }
+            }
             _ => {}
         }
         let wall = net::wall();
@@ -277,6 +330,11 @@ pub fn App() -> impl IntoView {
                 state.unseen.set(0);
             }
         }));
+        v.extend(Listener::window("online", move |_| {
+            if matches!(state.status.get_untracked(), Status::Reconnecting { .. }) {
+                state.retry_now();
+            }
+        }));
         v.extend(Listener::window("hashchange", move |_| {
             if state.me.get_untracked().is_some() {
                 if let Some(conv) = Conversation::from_fragment(&net::fragment()) {
@@ -293,6 +351,7 @@ pub fn App() -> impl IntoView {
         state.model.maybe_update(|m| m.expire(now));
     })));
     on_cleanup(move || {
+        state.retry.set_value(None);
         state.link.set_value(None);
         keep.set_value(Vec::new());
         ticker.set_value(None);

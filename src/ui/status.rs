@@ -16,20 +16,28 @@ pub fn StatusBar() -> impl IntoView {
             ),
             Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
             Status::Disconnected(reason) => format!("Disconnected: {reason}"),
+            Status::Reconnecting { reason, at } => {
+                let secs = (at - state.clock.get()).max(0) as f64 / 1000.0;
+                format!("Disconnected: {reason}. Reconnecting in {} s", secs.ceil())
+            }
         }
     };
     let class = move || match state.status.get() {
         Status::Connecting => "status connecting",
         Status::Connected => "status connected",
-        Status::Disconnected(_) => "status disconnected",
+        Status::Disconnected(_) | Status::Reconnecting { .. } => "status disconnected",
     };
     let disconnected = move || matches!(state.status.get(), Status::Disconnected(_));
+    let reconnecting = move || matches!(state.status.get(), Status::Reconnecting { .. });
 
     view! {
         <div class="status-bar">
             <p role="status" class=class>{text}</p>
             <Show when=disconnected>
                 <button type="button" on:click=move |_| state.reconnect()>"Reconnect"</button>
+            </Show>
+            <Show when=reconnecting>
+                <button type="button" on:click=move |_| state.retry_now()>"Retry now"</button>
             </Show>
             <Show when=move || state.notice.with(Option::is_some)>
                 <p class="notice" role="alert">

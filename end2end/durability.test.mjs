@@ -1,0 +1,72 @@
+// End-to-end: faults. A real Mosquitto with persistence is killed with SIGKILL while three tabs chat, and
+// started again on the same ports. Run with `scripts/test e2e`.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { log, setUp } from './harness.mjs';
+import { closeAll, messages, nonce, openJoined, send, waitForMessage, waitForStatus } from './tabs.mjs';
+
+let env;
+const names = ['alice', 'bob', 'carol'];
+
+before(async () => {
+  env = await setUp();
+}, { timeout: 40 * 60_000 });
+
+after(async () => {
+  await env?.stop();
+});
+
+describe('broker crash', () => {
+  test('messages sent while the broker is down arrive once each, in order, marked sent', { timeout: 240_000 }, async () => {
+    const hash = `#fault${nonce()}`;
+    const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
+    try {
+      await send(tabs[0], 'before the crash');
+      for (const page of tabs) await waitForMessage(page, 'before the crash');
+      // The broker saves its sessions every second (autosave_interval 1).
+      await new Promise((r) => setTimeout(r, 1_500));
+
+      await env.broker.crash();
+      for (const page of tabs) await waitForStatus(page, /Disconnected: .*Reconnecting in/);
+      const sent = [];
+      for (let i = 0; i < 3; i++) {
+        for (const [k, page] of tabs.entries()) {
+          const text = `${names[k]} while down ${i}`;
+          await send(page, text);
+          sent.push(text);
+        }
+      }
+      // Shown at once, as pending.
+      const pending = await tabs[0].locator('li.message.pending').count();
+      assert.ok(pending >= 3, `only ${pending} pending messages in alice's tab`);
+
+      await env.broker.restart();
+      const restarted = Date.now();
+      for (const page of tabs) {
+        for (const text of sent) {
+          await waitForMessage(page, text, { timeout: Math.max(1, 10_000 - (Date.now() - restarted)) });
+        }
+      }
+      log(`every tab had every message ${Date.now() - restarted} ms after the restart`);
+      for (const [k, page] of tabs.entries()) {
+        const texts = await messages(page).locator('.text').allTextContents();
+        for (const name of names) {
+          const own = texts.filter((t) => t.startsWith(`${name} while down`));
+          assert.deepEqual(own, [0, 1, 2].map((i) => `${name} while down ${i}`), `${names[k]}: ${name}'s order`);
+        }
+        // Every own message ends up acknowledged by the broker.
+        const mine = page.locator('li.message.own', { hasText: 'while down' });
+        await page.waitForFunction(
+          () => [...document.querySelectorAll('li.message.own')].every((li) => !li.classList.contains('pending')),
+          null,
+          { timeout: 10_000 },
+        );
+        assert.equal(await mine.count(), 3);
+        assert.deepEqual(await mine.locator('.delivery').allTextContents(), ['sent', 'sent', 'sent']);
+      }
+    } finally {
+      await closeAll(...tabs);
+    }
+  });
+});
