@@ -30,6 +30,11 @@ pub struct Options {
     pub max_packet_size: usize,
     /// How long to wait for CONNACK, and for PINGRESP after a PINGREQ, before declaring the broker dead.
     pub response_timeout: Millis,
+    /// Send a PINGREQ after this long without sending anything; `None`: a whole keep-alive period. A client
+    /// whose timers may fire late (a browser throttling a background tab) pings earlier, so that a late
+    /// PINGREQ still reaches the broker within 1.5 × keep-alive [MQTT-3.1.2-24]. Never more than the
+    /// keep-alive [MQTT-3.1.2-23].
+    pub ping_interval: Option<Millis>,
 }
 
 impl Options {
@@ -43,6 +48,7 @@ impl Options {
             will: None,
             max_packet_size: 1 << 20,
             response_timeout: 10_000,
+            ping_interval: None,
         }
     }
 }
@@ -438,11 +444,19 @@ impl Core {
         self.events.push_back(Event::Closed(reason));
     }
 
-    /// When the next PINGREQ is due: one keep-alive period after the last packet sent.
+    /// When the next PINGREQ is due: one ping interval (at most a keep-alive period) after the last packet
+    /// sent.
     fn ping_due(&self) -> Option<Millis> {
         match (self.state, self.options.keep_alive) {
             (State::Idle, _) | (_, 0) => None,
-            (_, secs) => Some(self.last_sent.saturating_add(u64::from(secs) * 1000)),
+            (_, secs) => {
+                let keep_alive = u64::from(secs) * 1000;
+                let interval = self
+                    .options
+                    .ping_interval
+                    .map_or(keep_alive, |i| i.min(keep_alive));
+                Some(self.last_sent.saturating_add(interval))
+            }
         }
     }
 

@@ -316,6 +316,18 @@ fn no_connack_in_time_closes_the_attempt() {
 }
 
 #[test]
+fn a_shorter_ping_interval_pings_earlier_but_never_later_than_the_keep_alive() {
+    let mut o = Options::new("x");
+    o.keep_alive = 120;
+    o.ping_interval = Some(60_000);
+    let s = connected(o.clone());
+    assert_eq!(s.poll_timeout(), Some(60_000));
+    o.ping_interval = Some(500_000);
+    let s = connected(o);
+    assert_eq!(s.poll_timeout(), Some(120_000));
+}
+
+#[test]
 fn keepalive_zero_never_pings() {
     let mut o = Options::new("x");
     o.keep_alive = 0;

@@ -19,8 +19,14 @@ pub const DEFAULT_ROOM: &str = "general";
 pub const MAX_TEXT_BYTES: usize = 4000;
 /// How many of a sender's own messages their retained history keeps per room.
 pub const HISTORY_LEN: usize = 50;
-/// Seconds between keep-alive pings.
-pub const KEEP_ALIVE_SECS: u16 = 30;
+/// The keep-alive: the broker drops a silent client after 1.5 × this (and publishes its will).
+///
+/// Chrome runs a hidden tab's timers late: at most once a minute after five minutes hidden. So the session
+/// pings after [`PING_INTERVAL_MS`] of silence, half the keep-alive: a ping due at 60 s that fires at the next
+/// minute boundary still reaches the broker within 120 s, well inside its 180 s limit.
+pub const KEEP_ALIVE_SECS: u16 = 120;
+/// See [`KEEP_ALIVE_SECS`].
+pub const PING_INTERVAL_MS: u64 = 60_000;
 /// A typing notice is repeated at most this often while the user types (ms).
 pub const TYPING_REPEAT_MS: u64 = 2_000;
 
@@ -170,6 +176,7 @@ impl Client {
         options.username = Some(name.clone());
         options.password = id.password.clone().map(String::into_bytes);
         options.keep_alive = KEEP_ALIVE_SECS;
+        options.ping_interval = Some(PING_INTERVAL_MS);
         // A persistent session: the broker queues what arrives while this tab is away (its client id is
         // kept across reloads), and our session resends what the broker did not acknowledge.
         options.clean_session = false;
@@ -1286,6 +1293,37 @@ mod tests {
             ChatEvent::SubscriptionRefused("chat/users/alice/dm/+".into())
         );
         assert_eq!(ev.last(), Some(&ChatEvent::Connected));
+    }
+
+    /// A hidden tab under Chrome's intensive throttling: its timer fires only on whole minutes, at least
+    /// a minute after it was set. The broker must never see it silent for 1.5 × keep-alive.
+    #[test]
+    fn a_throttled_background_tab_keeps_its_connection() {
+        let mut c = online("alice");
+        let limit = u64::from(KEEP_ALIVE_SECS) * 1500;
+        let mut last_packet = 3; // the SUBACK exchange
+        let mut now = 3;
+        let mut pings = 0;
+        for _ in 0..100 {
+            let due = c.deadline().expect("a ping is always scheduled");
+            let fires = (due.max(now + 60_000)).div_ceil(60_000) * 60_000;
+            now = fires;
+            c.tick(now, now as i64);
+            if let Some(out) = c.transmit() {
+                assert!(
+                    now - last_packet <= limit,
+                    "silent for {} ms",
+                    now - last_packet
+                );
+                assert_eq!(out, [0xC0, 0], "a PINGREQ");
+                last_packet = now;
+                pings += 1;
+                c.receive(&bytes(Packet::PingResp), now + 20, now as i64 + 20);
+            }
+            assert!(c.is_online());
+        }
+        assert!(now >= 90 * 60_000, "simulated only {} min", now / 60_000);
+        assert!(pings >= 45, "{pings} pings in {} min", now / 60_000);
     }
 
     #[test]
