@@ -69,4 +69,53 @@ describe('broker crash', () => {
       await closeAll(...tabs);
     }
   });
+
+  test('a tab reloaded while the broker is down loses nothing it sent', { timeout: 240_000 }, async () => {
+    const hash = `#reload${nonce()}`;
+    const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
+    const [alice, bob, carol] = tabs;
+    try {
+      await send(bob, 'said before');
+      for (const page of tabs) await waitForMessage(page, 'said before');
+      await new Promise((r) => setTimeout(r, 1_500));
+      await env.broker.crash();
+      await waitForStatus(alice, /Reconnecting in/);
+      const texts = ['kept 1', 'kept 2', 'kept 3'];
+      for (const text of texts) await send(alice, text);
+      // The messages exist only in this page and its outbox (local storage) now.
+      await alice.reload();
+      await waitForStatus(alice, /Reconnecting in/);
+      for (const text of texts) await waitForMessage(alice, text);
+      await env.broker.restart();
+      for (const page of tabs) {
+        for (const text of texts) await waitForMessage(page, text, { timeout: 15_000 });
+        await waitForMessage(page, 'said before');
+        const shown = (await messages(page).locator('.text').allTextContents()).filter((t) => t.startsWith('kept'));
+        assert.deepEqual(shown, texts, `${page.label}: order`);
+      }
+      await alice.waitForFunction(() => !document.querySelector('li.message.pending'), null, { timeout: 10_000 });
+      assert.equal(await alice.evaluate(() => localStorage.getItem('mqtt-chat.outbox.alice')), '[]');
+    } finally {
+      await closeAll(alice, bob, carol);
+    }
+  });
+
+  test('a burst of messages and a reload right after: all arrive once, in order', { timeout: 240_000 }, async () => {
+    const hash = `#burst${nonce()}`;
+    const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
+    const [alice] = tabs;
+    try {
+      const texts = Array.from({ length: 10 }, (_, i) => `burst ${i}`);
+      for (const text of texts) await send(alice, text);
+      await alice.reload();
+      await waitForStatus(alice, /Connected as alice/);
+      for (const page of tabs) {
+        for (const text of texts) await waitForMessage(page, text);
+        const shown = (await messages(page).locator('.text').allTextContents()).filter((t) => t.startsWith('burst'));
+        assert.deepEqual(shown, texts, `${page.label}: order`);
+      }
+    } finally {
+      await closeAll(...tabs);
+    }
+  });
 });

@@ -350,6 +350,17 @@ impl Client {
             text: text.to_owned(),
             sent_at: wall,
         };
+        self.resend(to, payload, now)
+    }
+
+    /// Publishes a message again, with its id and time: one from the outbox of an earlier page, or one the
+    /// user retries. Receivers show each `(sender, id)` once, so a copy that did arrive is not shown twice.
+    pub fn resend(
+        &mut self,
+        to: &Conversation,
+        payload: Payload,
+        now: Millis,
+    ) -> Result<ChatMessage, SendError> {
         let topic = match to {
             Conversation::Room(room) => topic::room_message(room, &self.id.name),
             Conversation::Direct(user) if *user == self.id.name => return Err(SendError::ToSelf),
@@ -376,7 +387,7 @@ impl Client {
             id: payload.id,
             content: Content::Text(payload.text),
             truncated: false,
-            sent_at: wall,
+            sent_at: payload.sent_at,
             delivery: Delivery::Pending,
             live: true,
         })

@@ -8,6 +8,7 @@ pub mod conversation;
 pub mod message;
 pub mod model;
 pub mod names;
+pub mod outbox;
 pub mod settings;
 pub mod topic;
 
@@ -16,3 +17,4 @@ pub use client::{
 };
 pub use conversation::Conversation;
 pub use model::Model;
+pub use outbox::Outbox;

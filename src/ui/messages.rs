@@ -82,7 +82,16 @@ pub fn MessageList() -> impl IntoView {
 
 #[component]
 fn MessageItem(m: ChatMessage) -> impl IntoView {
+    let state = expect_context::<ChatState>();
     let own = m.is_own();
+    let pending = m.delivery == Delivery::Pending;
+    let sent_at = m.sent_at;
+    // Pending for FAILED_AFTER_MS while connected: failed, with a retry.
+    let failed = move || {
+        let since = state.connected_since.get();
+        pending && since > 0 && state.clock.get() - sent_at.max(since) > super::FAILED_AFTER_MS
+    };
+    let id = m.id.clone();
     let unreadable = matches!(m.content, Content::Unreadable(_));
     let text = match m.content {
         Content::Text(text) => text,
@@ -93,15 +102,32 @@ fn MessageItem(m: ChatMessage) -> impl IntoView {
         Delivery::Sent => Some("sent"),
         Delivery::Received => None,
     };
+    let label = move || {
+        if failed() {
+            Some("not delivered")
+        } else {
+            delivery
+        }
+    };
 
     view! {
-        <li class="message" class:own=own class:unreadable=unreadable
-            class:pending=m.delivery == Delivery::Pending>
+        <li class="message" class:own=own class:unreadable=unreadable class:pending=pending
+            class:failed=failed>
             <span class="sender">{m.sender}</span>
             <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time>
             <span class="text">{text}</span>
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
-            {delivery.map(|d| view! { <span class="delivery">{d}</span> })}
+            {own.then(|| view! {
+                <span class="delivery">
+                    {label}
+                    <Show when=failed>
+                        <button type="button" class="link" on:click={
+                            let id = id.clone();
+                            move |_| state.retry_message(&id)
+                        }>"Retry"</button>
+                    </Show>
+                </span>
+            })}
         </li>
     }
 }

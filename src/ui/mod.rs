@@ -8,7 +8,9 @@ mod status;
 
 use leptos::prelude::*;
 
-use crate::chat::{settings, ChatEvent, Client, Conversation, Identity, Model, DEFAULT_ROOM};
+use crate::chat::{
+    settings, ChatEvent, Client, Conversation, Identity, Model, Outbox, DEFAULT_ROOM,
+};
 use crate::net::{self, storage, Link, Listener};
 
 pub use composer::Composer;
@@ -24,6 +26,10 @@ const KEY_BROKER: &str = "mqtt-chat.broker";
 const KEY_ROOMS: &str = "mqtt-chat.rooms";
 const KEY_CLIENT_ID: &str = "mqtt-chat.client-id";
 const KEY_BROWSER_ID: &str = "mqtt-chat.browser-id";
+/// The outbox of a user (`mqtt-chat.outbox.{name}`), kept as long as the browser profile.
+const KEY_OUTBOX: &str = "mqtt-chat.outbox.";
+/// An own message not acknowledged this long after it could have been sent is shown as failed.
+pub const FAILED_AFTER_MS: i64 = 20_000;
 
 /// What the status bar says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +68,10 @@ pub struct ChatState {
     /// The pending reconnection attempt, and how many failed in a row.
     retry: StoredValue<Option<gloo_timers::callback::Timeout>, LocalStorage>,
     attempts: StoredValue<u32>,
+    /// Own messages the broker has not acknowledged, mirrored in local storage.
+    outbox: StoredValue<Outbox>,
+    /// Unix ms when the current connection came up (0: not connected).
+    pub connected_since: RwSignal<i64>,
 }
 
 impl ChatState {
@@ -79,6 +89,8 @@ impl ChatState {
             password: StoredValue::new(None),
             retry: StoredValue::new_local(None),
             attempts: StoredValue::new(0),
+            outbox: StoredValue::new(Outbox::default()),
+            connected_since: RwSignal::new(0),
         }
     }
 
@@ -101,8 +113,20 @@ impl ChatState {
         } else {
             initial_rooms()
         };
-        let client = Client::new(identity, &rooms).map_err(|e| e.to_string())?;
+        let mut client = Client::new(identity, &rooms).map_err(|e| e.to_string())?;
         let me = client.name().to_owned();
+        let outbox = self.load_outbox(&me);
+        // What an earlier page sent and the broker never acknowledged goes out first, as it was.
+        let mut resent = Vec::new();
+        for (to, payload) in outbox.pending() {
+            if let Some(room) = to.room() {
+                let _ = client.join_room(room, net::now());
+            }
+            if let Ok(m) = client.resend(&to, payload, net::now()) {
+                resent.push(m);
+            }
+        }
+        self.outbox.set_value(outbox);
         // Drop any previous link first: it says goodbye and detaches its handlers.
         self.link.set_value(None);
         self.retry.set_value(None);
@@ -113,6 +137,8 @@ impl ChatState {
             self.model
                 .set(Model::new(&me, client.rooms(), current.clone()));
         }
+        self.model
+            .update(|m| resent.into_iter().for_each(|r| m.add_own(r)));
         let link = Link::open(&url, client, move |event| self.apply(event))?;
         self.link.set_value(Some(link));
         if remember {
@@ -171,8 +197,44 @@ impl ChatState {
         let to = self.model.with_untracked(|m| m.current().clone());
         let sent =
             self.act(|c, now, wall| c.send(&to, text, now, wall).map_err(|e| e.to_string()))?;
+        self.outbox.update_value(|o| o.add(&sent));
+        self.save_outbox();
         self.model.update(|m| m.add_own(sent));
         Ok(())
+    }
+
+    /// Sends a message that was not acknowledged again (the "Retry" of a failed message).
+    pub fn retry_message(self, id: &str) {
+        let Some((to, payload)) = self.outbox.with_value(|o| o.get(id)) else {
+            return;
+        };
+        if let Err(e) = self.act(|c, now, _| c.resend(&to, payload, now).map_err(|e| e.to_string()))
+        {
+            self.notice.set(Some(e));
+        }
+    }
+
+    /// The outbox saved for `name`; an unreadable one is kept aside (never overwritten) and reported.
+    fn load_outbox(self, name: &str) -> Outbox {
+        let key = format!("{KEY_OUTBOX}{name}");
+        match storage::get(false, &key).map(|json| (Outbox::parse(&json), json)) {
+            None => Outbox::default(),
+            Some((Ok(outbox), _)) => outbox,
+            Some((Err(e), json)) => {
+                storage::set(false, &format!("{key}.unreadable"), &json);
+                self.notice
+                    .set(Some(format!("{e}; it is kept as {key}.unreadable")));
+                Outbox::default()
+            }
+        }
+    }
+
+    fn save_outbox(self) {
+        if let Some(me) = self.me.get_untracked() {
+            let key = format!("{KEY_OUTBOX}{me}");
+            let json = self.outbox.with_value(Outbox::to_json);
+            storage::set(false, &key, &json);
+        }
     }
 
     pub fn typing(self) {
@@ -248,13 +310,23 @@ impl ChatState {
         match &event {
             ChatEvent::Connected => {
                 self.attempts.set_value(0);
+                self.connected_since.set(net::wall());
                 self.status.set(Status::Connected);
+            }
+            ChatEvent::Delivered(id)
+                if self
+                    .outbox
+                    .try_update_value(|o| o.remove(id))
+                    .unwrap_or(false) =>
+            {
+                self.save_outbox();
             }
             ChatEvent::SubscriptionRefused(what) => {
                 self.notice
                     .set(Some(format!("the broker refused to subscribe to {what}")));
             }
             ChatEvent::Closed { reason, retry } => {
+                self.connected_since.set(0);
                 if *retry && self.me.get_untracked().is_some() {
                     self.schedule_retry(reason.clone());
                 } else {
