@@ -118,4 +118,33 @@ describe('broker crash', () => {
       await closeAll(...tabs);
     }
   });
+
+  test('a message the broker does not acknowledge turns "not delivered"; Retry sends it once', { timeout: 240_000 }, async () => {
+    const hash = `#stuck${nonce()}`;
+    const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
+    const [alice, bob, carol] = tabs;
+    try {
+      env.broker.pause();
+      try {
+        await send(alice, 'into the void');
+        const item = alice.locator('li.message.own', { hasText: 'into the void' });
+        await item.locator('.delivery', { hasText: 'sending…' }).waitFor();
+        await item.locator('.delivery', { hasText: 'not delivered' }).waitFor({ timeout: 40_000 });
+        await item.getByRole('button', { name: 'Retry' }).click();
+      } finally {
+        env.broker.resume();
+      }
+      const item = alice.locator('li.message.own', { hasText: 'into the void' });
+      await item.locator('.delivery', { hasText: /^sent$/ }).waitFor();
+      for (const page of [bob, carol]) await waitForMessage(page, 'into the void');
+      const marker = `after ${nonce()}`;
+      await send(alice, marker);
+      for (const page of [bob, carol]) {
+        await waitForMessage(page, marker);
+        assert.equal(await messages(page).filter({ hasText: 'into the void' }).count(), 1, `${page.label}: shown twice`);
+      }
+    } finally {
+      await closeAll(alice, bob, carol);
+    }
+  });
 });

@@ -224,6 +224,13 @@ export async function startBroker() {
       killTree(broker.proc, 'SIGKILL');
       await broker.proc.exited;
     },
+    /** Freeze it (SIGSTOP): connections stay open but nothing is answered, until `resume`. */
+    pause() {
+      process.kill(broker.proc.pid, 'SIGSTOP');
+    },
+    resume() {
+      process.kill(broker.proc.pid, 'SIGCONT');
+    },
     /** Start it again on the same ports, from its persistence file. */
     async restart() {
       broker.proc = await launch();

@@ -143,7 +143,23 @@ fn local_time(ms: i64) -> String {
 }
 
 /// The day in the reader's time zone and language, e.g. "Wednesday, November 25, 2026".
+///
+/// Asked for every message each time the list changes, so it is cached per quarter hour: every time zone's
+/// offset is a whole number of quarter hours, so a day never starts inside one.
 fn local_day(ms: i64) -> String {
+    thread_local! {
+        static DAYS: std::cell::RefCell<std::collections::HashMap<i64, String>> = Default::default();
+    }
+    let bucket = ms.div_euclid(15 * 60 * 1000);
+    DAYS.with(|days| {
+        days.borrow_mut()
+            .entry(bucket)
+            .or_insert_with(|| format_day(ms))
+            .clone()
+    })
+}
+
+fn format_day(ms: i64) -> String {
     let options = js_sys::Object::new();
     for (k, v) in [
         ("weekday", "long"),
