@@ -9,6 +9,12 @@ import { closeAll, messages, nonce, openJoined, send, waitForMessage, waitForSta
 let env;
 const names = ['alice', 'bob', 'carol'];
 
+/**
+ * Waits until the broker has saved what it holds: `autosave_interval 1` saves when more than a whole second
+ * has passed since the last save, by its one-second clock, so up to about 2 s later.
+ */
+const persisted = () => new Promise((r) => setTimeout(r, 3_000));
+
 before(async () => {
   env = await setUp();
 }, { timeout: 40 * 60_000 });
@@ -24,8 +30,7 @@ describe('broker crash', () => {
     try {
       await send(tabs[0], 'before the crash');
       for (const page of tabs) await waitForMessage(page, 'before the crash');
-      // The broker saves its sessions every second (autosave_interval 1).
-      await new Promise((r) => setTimeout(r, 1_500));
+      await persisted();
 
       await env.broker.crash();
       for (const page of tabs) await waitForStatus(page, /Disconnected: .*Reconnecting in/);
@@ -77,7 +82,7 @@ describe('broker crash', () => {
     try {
       await send(bob, 'said before');
       for (const page of tabs) await waitForMessage(page, 'said before');
-      await new Promise((r) => setTimeout(r, 1_500));
+      await persisted();
       await env.broker.crash();
       await waitForStatus(alice, /Reconnecting in/);
       const texts = ['kept 1', 'kept 2', 'kept 3'];
