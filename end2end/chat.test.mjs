@@ -5,25 +5,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ROOT, isLoopback, listeningSockets, log, run, setUp, start, stop, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { ROOT, isLoopback, listeningSockets, log, run, useSetUp, start, stop, waitFor } from './harness.mjs';
 import { UI_TIMEOUT, closeAll as closeTabs, messages, nonce, openJoined, send, waitForMessage } from './tabs.mjs';
 
 const T = { timeout: 180_000 }; // per test
 
-let env;
+const env = useSetUp();
 
 /** A tab in its own browser context (own storage, own connection) that has joined the chat. */
 const openTab = (name, { viewport, hash = '' } = {}) =>
   openJoined(env.browser, `${env.appUrl}${hash}`, name, viewport ? { viewport } : {});
 
-before(async () => {
-  env = await setUp();
-}, { timeout: 40 * 60_000 });
-
-after(async () => {
-  await env?.stop();
-});
 
 describe('broker', () => {
   test('listens on loopback only (mosquitto.conf on free ports)', () => {

@@ -2,11 +2,11 @@
 // started again on the same ports. Run with `scripts/test e2e`.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { log, setUp } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { log, useSetUp } from './harness.mjs';
 import { closeAll, messages, nonce, openJoined, send, waitForMessage, waitForStatus } from './tabs.mjs';
 
-let env;
+const env = useSetUp();
 const names = ['alice', 'bob', 'carol'];
 
 /**
@@ -15,13 +15,6 @@ const names = ['alice', 'bob', 'carol'];
  */
 const persisted = () => new Promise((r) => setTimeout(r, 3_000));
 
-before(async () => {
-  env = await setUp();
-}, { timeout: 40 * 60_000 });
-
-after(async () => {
-  await env?.stop();
-});
 
 describe('broker crash', () => {
   test('messages sent while the broker is down arrive once each, in order, marked sent', { timeout: 240_000 }, async () => {

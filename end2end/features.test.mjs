@@ -6,15 +6,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ROOT, brokerConfig, freePort, log, run, setUp, start, stop, waitFor } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { ROOT, brokerConfig, freePort, log, run, useSetUp, start, stop, waitFor } from './harness.mjs';
 import {
   UI_TIMEOUT, CONNECTED, closeAll, join, messageItem, messages, newPage, nonce, openJoined, send, waitForMessage,
   waitForOnline, waitForStatus,
 } from './tabs.mjs';
 
 const T = { timeout: 240_000 };
-let env;
+const env = useSetUp();
 
 const open = (name, { hash = '', ...options } = {}) => newPage(env.browser, name, `${env.appUrl}${hash}`, options);
 
@@ -27,13 +27,6 @@ function pub(args) {
   return run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(env.broker.tcpPort), '-q', '1', ...args]);
 }
 
-before(async () => {
-  env = await setUp();
-}, { timeout: 40 * 60_000 });
-
-after(async () => {
-  await env?.stop();
-});
 
 describe('rooms', () => {
   test('create, link, switch, unread counts and leave, with three tabs', T, async () => {

@@ -19,6 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -394,6 +395,21 @@ export async function setUp() {
     await env.stop();
     throw err;
   }
+  return env;
+}
+
+/**
+ * For a test file: `setUp()` before its tests and `stop()` after them. The returned object is filled in
+ * (broker, browser, appUrl) once the `before` hook has run.
+ */
+export function useSetUp() {
+  const env = {};
+  before(async () => {
+    Object.assign(env, await setUp());
+  }, { timeout: 40 * 60_000 });
+  after(async () => {
+    await env.stop?.();
+  });
   return env;
 }
 

@@ -1,21 +1,14 @@
 // End-to-end load: ten tabs each send 100 messages as fast as the UI takes them. Run with `scripts/test e2e`.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { log, setUp } from './harness.mjs';
+import { test } from 'node:test';
+import { log, useSetUp } from './harness.mjs';
 import { closeAll, nonce, openJoined } from './tabs.mjs';
 
 const TABS = Number(process.env.LOAD_TABS ?? 10);
 const EACH = Number(process.env.LOAD_EACH ?? 100);
-let env;
+const env = useSetUp();
 
-before(async () => {
-  env = await setUp();
-}, { timeout: 40 * 60_000 });
-
-after(async () => {
-  await env?.stop();
-});
 
 /** In the page: the load messages shown, in order, and how many own ones are still pending. */
 function shown() {

@@ -126,14 +126,6 @@ impl<T: Entry> Timeline<T> {
     pub fn find_mut(&mut self, pred: impl Fn(&T) -> bool) -> Option<&mut T> {
         self.entries.iter_mut().rev().find(|e| pred(e))
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]

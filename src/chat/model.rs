@@ -18,7 +18,6 @@ pub struct Conv {
 
 #[derive(Debug)]
 pub struct Model {
-    me: String,
     current: Conversation,
     convs: BTreeMap<Conversation, Conv>,
     /// user -> client id -> presence of that tab.
@@ -28,9 +27,8 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(me: &str, rooms: &[String], current: Conversation) -> Self {
+    pub fn new(rooms: &[String], current: Conversation) -> Self {
         let mut model = Self {
-            me: me.to_owned(),
             current: current.clone(),
             convs: BTreeMap::new(),
             presence: BTreeMap::new(),
@@ -44,10 +42,6 @@ impl Model {
         }
         model.convs.entry(current).or_default();
         model
-    }
-
-    pub fn me(&self) -> &str {
-        &self.me
     }
 
     pub fn current(&self) -> &Conversation {
@@ -228,7 +222,7 @@ mod tests {
     }
 
     fn model() -> Model {
-        Model::new("me", &["general".into(), "rust".into()], room("general"))
+        Model::new(&["general".into(), "rust".into()], room("general"))
     }
 
     #[test]

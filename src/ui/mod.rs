@@ -81,7 +81,7 @@ impl ChatState {
             broker: RwSignal::new(initial_broker()),
             status: RwSignal::new(Status::Disconnected(String::new())),
             notice: RwSignal::new(None),
-            model: RwSignal::new(Model::new("", &[], Conversation::Room(DEFAULT_ROOM.into()))),
+            model: RwSignal::new(Model::new(&[], Conversation::Room(DEFAULT_ROOM.into()))),
             unseen: RwSignal::new(0),
             clock: RwSignal::new(net::wall()),
             panel_open: RwSignal::new(false),
@@ -134,8 +134,7 @@ impl ChatState {
         self.notice.set(None);
         self.password.set_value(password);
         if !same_user {
-            self.model
-                .set(Model::new(&me, client.rooms(), current.clone()));
+            self.model.set(Model::new(client.rooms(), current.clone()));
         }
         self.model
             .update(|m| resent.into_iter().for_each(|r| m.add_own(r)));
