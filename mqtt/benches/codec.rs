@@ -17,9 +17,11 @@
 //!   so freeing the input copy is untimed for both.
 //! * `decode_baseline`: the same `iter_batched` with a routine that only hands its input back: the harness cost
 //!   included in both decode numbers above (`ratios.sh` also prints the decode ratio net of it).
-//! * `decode_stream_ours` / `decode_stream_mqttbytes`: the streaming path of a connection: a long-lived
-//!   buffer gets the chunk appended (`Decoder::push` / `BytesMut::extend_from_slice`) and is drained packet
-//!   by packet (`Decoder::next_packet` / `Packet::read`). Plain `iter`, no setup on either side; both copy.
+//! * `decode_stream_ours` / `decode_stream_mqttbytes`: the streaming path of a connection, each side through
+//!   its own streaming API: a long-lived `Decoder` is fed the chunk (`Decoder::feed`, as the session does:
+//!   whole packets are decoded straight from the chunk, only a packet split across chunks is copied) /
+//!   a long-lived `BytesMut` gets the chunk appended and is drained by `Packet::read` (mqttbytes' way,
+//!   one copy of every byte). Plain `iter`, no setup on either side.
 //! * `encode_ours` / `encode_mqttbytes`: encode every packet of the workload into an output buffer that is
 //!   reused (cleared per iteration): `Packet::encode(&mut Vec<u8>)` / `Packet::write(&mut BytesMut, max)`.
 //!
@@ -30,6 +32,7 @@
 //! that both decoders accept the stream, use all of it and give back the packets it was made from.
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -230,12 +233,14 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         g.bench_function("decode_stream_ours", |b| {
             let mut decoder = mqtt::Decoder::new(MAX_SIZE);
             b.iter(|| {
-                decoder.push(black_box(&bytes));
                 let mut count = 0;
-                while let Some(p) = decoder.next_packet().expect("valid stream") {
-                    black_box(p);
-                    count += 1;
-                }
+                decoder
+                    .feed(black_box(&bytes), |p| {
+                        black_box(p);
+                        count += 1;
+                        Ok::<_, mqtt::DecodeError>(ControlFlow::Continue(()))
+                    })
+                    .expect("valid stream");
                 assert_eq!(count, n);
             })
         });

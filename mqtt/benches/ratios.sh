@@ -4,8 +4,8 @@
 #   mqtt/benches/ratios.sh                    # build + run the bench, then print the table
 #   mqtt/benches/ratios.sh --no-bench         # only print the table from the last run's results
 #   mqtt/benches/ratios.sh -- <criterion args> # e.g. -- --measurement-time 5 publish_100B
-#   OPT_LEVEL=3 mqtt/benches/ratios.sh        # override the bench profile's opt-level (inherited from the
-#                                             # workspace's [profile.release]: "z"); results kept apart
+#   OPT_LEVEL=z mqtt/benches/ratios.sh        # override the bench profile's opt-level (the workspace's
+#                                             # [profile.bench]: 3; "z" is what the app's wasm ships); results kept apart
 #
 #   BENCH_WALL_CLOCK=1 mqtt/benches/ratios.sh  # wall time instead of the bench thread's CPU time
 #
@@ -38,7 +38,7 @@ fi
 
 clock="thread CPU time"
 [[ -n "${BENCH_WALL_CLOCK:-}" ]] && clock="wall time"
-python3 - "${CRITERION_HOME:-$target_dir/criterion}" "${OPT_LEVEL:-z (workspace release profile)}" "$clock" <<'EOF'
+python3 - "${CRITERION_HOME:-$target_dir/criterion}" "${OPT_LEVEL:-3 (workspace bench profile)}" "$clock" <<'EOF'
 import json, os, sys
 
 home = sys.argv[1]

@@ -2,9 +2,11 @@
 //!
 //! "Need more bytes" is `Ok(None)`, not an error. Every violation is a [`DecodeError`]; nothing here panics.
 
+use std::ops::ControlFlow;
+
 use crate::error::DecodeError;
 use crate::packet::*;
-use crate::topic::{TopicFilter, TopicName};
+use crate::topic::{is_plain_ascii_topic, TopicFilter, TopicName};
 
 /// The largest packet MQTT 3.1.1 can express: 1 header byte, 4 length bytes, 268,435,455 bytes [MQTT-2.2.3].
 pub const MAX_PACKET_SIZE: usize = 1 + 4 + 268_435_455;
@@ -106,7 +108,7 @@ pub fn decode(
 fn decode_body(header: FixedHeader, body: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let mut r = Reader { buf: body };
     let packet = match header.packet_type {
-        1 => Packet::Connect(connect(&mut r)?),
+        1 => Packet::Connect(Box::new(connect(&mut r)?)),
         2 => {
             exact_length(body, 2)?;
             let flags = r.u8("CONNACK flags")?;
@@ -342,9 +344,17 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    /// Like [`Self::str`] then [`TopicName::new`], without scanning for U+0000 twice.
+    /// Like [`Self::str`] then [`TopicName::new`]. A plain ASCII topic (every chat topic) is checked in one
+    /// pass; anything else takes the full UTF-8 check, so the errors are the same either way.
     fn topic_name(&mut self, field: &'static str) -> Result<TopicName<'a>, DecodeError> {
-        let s = self.utf8(field)?;
+        let bytes = self.bin(field)?;
+        if !bytes.is_empty() && is_plain_ascii_topic(bytes) {
+            // SAFETY: every byte is ASCII (checked just above), and ASCII is well-formed UTF-8.
+            let s = unsafe { std::str::from_utf8_unchecked(bytes) };
+            // Not empty (checked), at most 65,535 bytes (a 16-bit length), no wildcard or U+0000 (checked).
+            return Ok(TopicName::new_unchecked(s));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
         TopicName::new(s).ok_or_else(|| nul_or(s, DecodeError::InvalidTopicName))
     }
 
@@ -371,10 +381,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A streaming decoder: feed it chunks as they arrive (split anywhere), take packets out.
+/// A streaming decoder over chunks of a byte stream, split anywhere.
 ///
-/// Complete packets in a chunk are decoded straight from it when nothing is buffered; only a partial packet at
-/// the end is copied. A packet over the maximum size is refused from its fixed header, before it is buffered.
+/// Two ways to use it: [`Decoder::feed`] decodes whole packets straight from each chunk and copies only a packet
+/// split across chunks; [`Decoder::push`] + [`Decoder::next_packet`] copy every chunk into the decoder's buffer and
+/// hand packets out one call at a time. Either way a packet over the maximum size is refused from its fixed
+/// header, before it is buffered.
 #[derive(Debug)]
 pub struct Decoder {
     buf: Vec<u8>,
@@ -391,9 +403,57 @@ impl Decoder {
         }
     }
 
+    /// Decodes every whole packet of the stream up to the end of `chunk`, handing each to `sink`; a trailing
+    /// partial packet is kept for the next chunk.
+    ///
+    /// `sink` returns [`ControlFlow::Break`] to stop early: the rest of the chunk is dropped, as when the
+    /// connection ends. An error from `sink` stops too and is returned; so is a [`DecodeError`], after which the
+    /// stream is unusable: the connection must be closed [MQTT-4.8.0-1].
+    pub fn feed<E: From<DecodeError>>(
+        &mut self,
+        mut chunk: &[u8],
+        mut sink: impl FnMut(Packet<'_>) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        // A packet begun in an earlier chunk: append only the bytes it still lacks, then decode it.
+        while self.buffered() > 0 {
+            let pending = self.buf.get(self.start..).unwrap_or_default();
+            let missing = match fixed_header(pending)? {
+                Some(header) => header.packet_length().saturating_sub(pending.len()),
+                // The remaining length is not complete yet: it ends within the next byte or three.
+                None => 1,
+            };
+            let (head, rest) = chunk.split_at(missing.min(chunk.len()));
+            chunk = rest;
+            self.push(head);
+            // Also refuses an oversized packet as soon as its fixed header is whole.
+            match self.next_packet()? {
+                Some(packet) => {
+                    if sink(packet)?.is_break() {
+                        return Ok(());
+                    }
+                }
+                None if chunk.is_empty() => return Ok(()),
+                // The fixed header just became whole: the next round appends the rest of the body.
+                None => {}
+            }
+        }
+        // Whole packets straight from the chunk, without a copy.
+        while let Some((packet, used)) = decode(chunk, self.max_packet_size)? {
+            chunk = chunk.get(used..).unwrap_or_default();
+            if sink(packet)?.is_break() {
+                return Ok(());
+            }
+        }
+        // `decode` has already checked a complete fixed header against the maximum size.
+        self.push(chunk);
+        Ok(())
+    }
+
     /// Appends a chunk of bytes from the network.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.start > 0 {
+        if self.start == self.buf.len() {
+            self.clear();
+        } else if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
         }

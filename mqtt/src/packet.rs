@@ -60,9 +60,11 @@ impl QosPid {
     }
 }
 
+/// One control packet. CONNECT is boxed: it is six times the size of the others and a client sends it once
+/// per connection, while every packet decoded is moved around by value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
-    Connect(Connect<'a>),
+    Connect(Box<Connect<'a>>),
     ConnAck(ConnAck),
     Publish(Publish<'a>),
     PubAck(Pid),

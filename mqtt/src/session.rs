@@ -5,6 +5,7 @@
 //! clock: `now` is milliseconds on any monotonic clock the caller chooses.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::ControlFlow;
 
 use thiserror::Error;
 
@@ -239,14 +240,14 @@ impl Session {
             }),
             None => None,
         };
-        let packet = Packet::Connect(Connect {
+        let packet = Packet::Connect(Box::new(Connect {
             client_id: &o.client_id,
             clean_session: o.clean_session,
             keep_alive: o.keep_alive,
             last_will: will,
             username: o.username.as_deref(),
             password: o.password.as_deref(),
-        });
+        }));
         packet.encode(&mut core.out)?;
         core.last_sent = now;
         core.state = State::Connecting(now);
@@ -260,23 +261,23 @@ impl Session {
         if self.core.state == State::Idle {
             return Ok(());
         }
-        self.decoder.push(bytes);
-        loop {
-            let result = match self.decoder.next_packet() {
-                Ok(Some(packet)) => self.core.handle_packet(packet, now),
-                Ok(None) => return Ok(()),
-                Err(e) => Err(ProtocolError::Decode(e)),
-            };
-            if let Err(e) = result {
-                self.decoder.clear();
-                self.core.out.clear();
-                self.core.close(CloseReason::Protocol(e.clone()));
-                return Err(e);
-            }
-            if self.core.state == State::Idle {
-                return Ok(());
-            }
+        let core = &mut self.core;
+        let result: Result<(), ProtocolError> = self.decoder.feed(bytes, |packet| {
+            core.handle_packet(packet, now)?;
+            // After a DISCONNECT or a refused CONNACK the rest of the stream is not for this session.
+            Ok(if core.state == State::Idle {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        });
+        if let Err(e) = result {
+            self.decoder.clear();
+            self.core.out.clear();
+            self.core.close(CloseReason::Protocol(e.clone()));
+            return Err(e);
         }
+        Ok(())
     }
 
     /// Time passed: send a PINGREQ when due, or give up on a silent broker.

@@ -42,14 +42,14 @@ fn golden(packet: Packet<'_>, bytes: &[u8]) {
 #[test]
 fn connect_with_will_user_and_password_matches_the_spec_layout() {
     golden(
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             client_id: "c1",
             clean_session: true,
             keep_alive: 60,
             last_will: Some(LastWill { topic: topic("w"), message: b"bye", qos: QoS::AtLeastOnce, retain: true }),
             username: Some("al"),
             password: Some(b"pw"),
-        }),
+        })),
         &[
             0x10, 30,                     // CONNECT, remaining length
             0, 4, b'M', b'Q', b'T', b'T', // protocol name
@@ -69,9 +69,9 @@ fn connect_with_will_user_and_password_matches_the_spec_layout() {
 #[test]
 fn minimal_connect_has_only_the_client_id() {
     golden(
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             client_id: "", clean_session: true, keep_alive: 0, last_will: None, username: None, password: None,
-        }),
+        })),
         &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0b0000_0010, 0, 0, 0, 0],
     );
 }
@@ -244,37 +244,37 @@ fn an_empty_client_id_without_clean_session_decodes_but_is_never_sent() {
 #[test]
 fn encoder_refuses_what_must_not_be_sent() {
     let long = "a".repeat(65_536);
-    let p = Packet::Connect(Connect {
+    let p = Packet::Connect(Box::new(Connect {
         client_id: &long,
         clean_session: true,
         keep_alive: 0,
         last_will: None,
         username: None,
         password: None,
-    });
+    }));
     let mut out = vec![1, 2, 3];
     assert_eq!(p.encode(&mut out), Err(EncodeError::StringTooLong(65_536)));
     assert_eq!(out, [1, 2, 3], "nothing is appended on error");
-    let p = Packet::Connect(Connect {
+    let p = Packet::Connect(Box::new(Connect {
         client_id: "",
         clean_session: false,
         keep_alive: 0,
         last_will: None,
         username: None,
         password: None,
-    });
+    }));
     assert_eq!(
         p.encode(&mut out),
         Err(EncodeError::EmptyClientIdWithoutCleanSession)
     );
-    let p = Packet::Connect(Connect {
+    let p = Packet::Connect(Box::new(Connect {
         client_id: "a\0",
         clean_session: true,
         keep_alive: 0,
         last_will: None,
         username: None,
         password: Some(b"x"),
-    });
+    }));
     assert_eq!(
         p.encode(&mut out),
         Err(EncodeError::PasswordWithoutUsername)
@@ -317,6 +317,85 @@ fn oversized_packets_are_refused_from_the_fixed_header_alone() {
     );
 }
 
+fn sink(got: &mut Vec<String>, p: Packet<'_>) -> Result<std::ops::ControlFlow<()>, DecodeError> {
+    got.push(format!("{p:?}"));
+    Ok(std::ops::ControlFlow::Continue(()))
+}
+
+/// The packets of a chunked stream through `push` + `next_packet`.
+fn pulled(chunks: &[&[u8]]) -> Vec<String> {
+    let mut d = Decoder::new(MAX_PACKET_SIZE);
+    let mut got = Vec::new();
+    for chunk in chunks {
+        d.push(chunk);
+        while let Some(p) = d.next_packet().unwrap() {
+            got.push(format!("{p:?}"));
+        }
+    }
+    assert_eq!(d.buffered(), 0);
+    got
+}
+
+/// The packets of a chunked stream through `feed`.
+fn fed(chunks: &[&[u8]]) -> Result<Vec<String>, DecodeError> {
+    let mut d = Decoder::new(MAX_PACKET_SIZE);
+    let mut got = Vec::new();
+    for chunk in chunks {
+        d.feed(chunk, |p| sink(&mut got, p))?;
+    }
+    assert_eq!(d.buffered(), 0);
+    Ok(got)
+}
+
+#[test]
+fn feed_refuses_an_oversized_packet_from_its_fixed_header() {
+    let mut d = Decoder::new(1024);
+    let mut got = Vec::new();
+    // Header split over two chunks, after a whole PINGRESP.
+    assert_eq!(
+        d.feed(&[0xD0, 0x00, 0x30, 0x80], |p| sink(&mut got, p)),
+        Ok(())
+    );
+    assert_eq!(got, ["PingResp"]);
+    assert_eq!(d.buffered(), 2);
+    assert_eq!(
+        d.feed(&[0x80, 0x01], |p| sink(&mut got, p)),
+        Err(DecodeError::PacketTooLarge {
+            size: 16_388,
+            max: 1024
+        })
+    );
+    // The same header whole in one chunk.
+    let mut d = Decoder::new(1024);
+    assert_eq!(
+        d.feed(&[0x30, 0x80, 0x80, 0x01], |p| sink(&mut got, p)),
+        Err(DecodeError::PacketTooLarge {
+            size: 16_388,
+            max: 1024
+        })
+    );
+    assert_eq!(d.buffered(), 0, "nothing of it is buffered");
+}
+
+#[test]
+fn feed_stops_where_the_sink_says() {
+    let mut stream = Vec::new();
+    for p in [Packet::PingResp, Packet::PubAck(pid(1)), Packet::PingResp] {
+        p.encode(&mut stream).unwrap();
+    }
+    let mut d = Decoder::new(MAX_PACKET_SIZE);
+    let mut seen = 0;
+    let result: Result<(), DecodeError> = d.feed(&stream, |_| {
+        seen += 1;
+        Ok(if seen == 2 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        })
+    });
+    assert_eq!((result, seen), (Ok(()), 2));
+}
+
 #[test]
 fn several_packets_in_one_chunk_and_one_packet_over_many_chunks() {
     let mut stream = Vec::new();
@@ -325,16 +404,13 @@ fn several_packets_in_one_chunk_and_one_packet_over_many_chunks() {
     }
     let expected: Vec<String> = sample_packets().iter().map(|p| format!("{p:?}")).collect();
     for chunk_size in [1, 2, 3, 7, stream.len()] {
-        let mut d = Decoder::new(MAX_PACKET_SIZE);
-        let mut got = Vec::new();
-        for chunk in stream.chunks(chunk_size) {
-            d.push(chunk);
-            while let Some(p) = d.next_packet().unwrap() {
-                got.push(format!("{p:?}"));
-            }
-        }
-        assert_eq!(got, expected, "chunk size {chunk_size}");
-        assert_eq!(d.buffered(), 0);
+        let chunks: Vec<&[u8]> = stream.chunks(chunk_size).collect();
+        assert_eq!(pulled(&chunks), expected, "pulled, chunk size {chunk_size}");
+        assert_eq!(
+            fed(&chunks),
+            Ok(expected.clone()),
+            "fed, chunk size {chunk_size}"
+        );
     }
 }
 
@@ -423,7 +499,7 @@ fn build(p: &Parts) -> Packet<'_> {
             .map(|(f, q)| (TopicFilter::new(f).unwrap(), *q))
     };
     match p.kind {
-        1 => Packet::Connect(Connect {
+        1 => Packet::Connect(Box::new(Connect {
             client_id: &p.name,
             clean_session: p.flags[0],
             keep_alive: p.keep_alive,
@@ -435,7 +511,7 @@ fn build(p: &Parts) -> Packet<'_> {
             }),
             username: p.flags[3].then_some(p.name.as_str()),
             password: p.flags[3].then_some(&p.payload[..]),
-        }),
+        })),
         2 => Packet::ConnAck(ConnAck {
             session_present: p.flags[0],
             code: ConnectReturnCode::Accepted,
@@ -492,16 +568,37 @@ proptest! {
         points.push(0);
         points.push(stream.len());
         points.sort_unstable();
-        let mut d = Decoder::new(MAX_PACKET_SIZE);
-        let mut got = Vec::new();
-        for w in points.windows(2) {
-            d.push(&stream[w[0]..w[1]]);
-            while let Some(p) = d.next_packet().unwrap() {
-                got.push(format!("{p:?}"));
+        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &stream[w[0]..w[1]]).collect();
+        let expected: Vec<String> = packets.iter().map(|p| format!("{p:?}")).collect();
+        prop_assert_eq!(&pulled(&chunks), &expected);
+        prop_assert_eq!(fed(&chunks), Ok(expected));
+    }
+
+    #[test]
+    fn feed_and_pull_agree_on_arbitrary_bytes(
+        bytes in prop::collection::vec(any::<u8>(), 0..512),
+        chunk in 1usize..40,
+    ) {
+        // Same packets, then the same error (if any), whichever way the stream goes in.
+        let chunks: Vec<&[u8]> = bytes.chunks(chunk).collect();
+        let mut d = Decoder::new(4096);
+        let mut pulled = Vec::new();
+        let mut error = None;
+        'outer: for c in &chunks {
+            d.push(c);
+            loop {
+                match d.next_packet() {
+                    Ok(Some(p)) => pulled.push(format!("{p:?}")),
+                    Ok(None) => break,
+                    Err(e) => { error = Some(e); break 'outer; }
+                }
             }
         }
-        let expected: Vec<String> = packets.iter().map(|p| format!("{p:?}")).collect();
-        prop_assert_eq!(got, expected);
+        let mut d = Decoder::new(4096);
+        let mut got = Vec::new();
+        let fed_error = chunks.iter().find_map(|c| d.feed(c, |p| sink(&mut got, p)).err());
+        prop_assert_eq!(got, pulled);
+        prop_assert_eq!(fed_error, error);
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn publish_1kb() -> Workload {
 /// Every packet type a chat client meets in one session, in the order it meets them.
 pub fn mixed() -> Workload {
     let packets = vec![
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             client_id: "mqtt-chat-0123abcd",
             clean_session: true,
             keep_alive: 30,
@@ -110,7 +110,7 @@ pub fn mixed() -> Workload {
             }),
             username: Some("alice"),
             password: Some(b"correct horse battery staple"),
-        }),
+        })),
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: ConnectReturnCode::Accepted,
