@@ -426,15 +426,15 @@ impl Decoder {
             chunk = rest;
             self.push(head);
             // Also refuses an oversized packet as soon as its fixed header is whole.
-            match self.next_packet()? {
-                Some(packet) => {
-                    if sink(packet)?.is_break() {
-                        return Ok(());
-                    }
+            let Some(packet) = self.next_packet()? else {
+                if chunk.is_empty() {
+                    return Ok(());
                 }
-                None if chunk.is_empty() => return Ok(()),
                 // The fixed header just became whole: the next round appends the rest of the body.
-                None => {}
+                continue;
+            };
+            if sink(packet)?.is_break() {
+                return Ok(());
             }
         }
         // Whole packets straight from the chunk, without a copy.
