@@ -87,6 +87,20 @@ pub fn fragment() -> String {
         .unwrap_or_default()
 }
 
+/// Every value of the page URL's query parameter `name` (`?broker=a&broker=b`), in order.
+pub fn query_all(name: &str) -> Vec<String> {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .map(|p| {
+            p.get_all(name)
+                .iter()
+                .filter_map(|v| v.as_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn set_fragment(fragment: &str) {
     if let Some(w) = web_sys::window() {
         if w.location().hash().ok().as_deref() != Some(fragment) {
@@ -223,13 +237,14 @@ impl Link {
         Ok(Self { inner })
     }
 
-    /// Connects again over a new WebSocket, with the same client: its session resends what the broker did
-    /// not acknowledge [MQTT-4.4.0-1], and the chat resubscribes.
-    pub fn reopen(&self) -> Result<(), String> {
-        let url = self.inner.borrow().url.clone();
-        let ws = new_socket(&url)?;
+    /// Connects again over a new WebSocket to `url` (the same broker, or the next one of a cluster), with the
+    /// same client: its session resends what the broker did not acknowledge [MQTT-4.4.0-1], and the chat
+    /// resubscribes.
+    pub fn reopen(&self, url: &str) -> Result<(), String> {
+        let ws = new_socket(url)?;
         {
             let mut i = self.inner.borrow_mut();
+            url.clone_into(&mut i.url);
             i.detach();
             i.client.transport_closed(wall());
             // Drop what that reported: the old socket's end is not news.

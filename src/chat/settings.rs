@@ -1,14 +1,16 @@
-//! Where to connect: the broker URL a page starts with.
+//! Where to connect: the broker URLs a page may use, and which one it is on.
+//!
+//! Several brokers that behave as one (bridged Mosquittos, an aedes cluster; see the README's "Running on
+//! several brokers") are given as a list. A tab stays on the broker it is on for as long as it can reach
+//! it — its offline queue and its session live there — and moves on to the next one only when that broker
+//! cannot be reached: a connection that fails, or one that dropped and whose reconnection failed.
 
 /// Websocket port of the broker when the page does not name one.
 pub const DEFAULT_BROKER_PORT: u16 = 9001;
 
-/// The broker a page connects to: `?broker=` if given, else the page's own host on port 9001, `wss:` when
-/// the page itself came over `https:`.
-pub fn default_broker_url(page_protocol: &str, page_hostname: &str, query: Option<&str>) -> String {
-    if let Some(url) = query.map(str::trim).filter(|u| !u.is_empty()) {
-        return url.to_owned();
-    }
+/// The broker a page connects to when it names none: the page's own host on port 9001, `wss:` when the
+/// page itself came over `https:`.
+pub fn default_broker_url(page_protocol: &str, page_hostname: &str) -> String {
     let scheme = if page_protocol == "https:" {
         "wss"
     } else {
@@ -38,31 +40,188 @@ pub fn validate_broker_url(url: &str) -> Result<&str, String> {
     Ok(url)
 }
 
+/// The brokers a tab may use, in order, and the one it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brokers {
+    urls: Vec<String>,
+    current: usize,
+    /// Whether the current broker accepted a connection since the tab moved to it or last lost it.
+    reached: bool,
+}
+
+impl Brokers {
+    /// One or more broker URLs separated by commas or white space, each checked by [`validate_broker_url`];
+    /// a repeated URL counts once. The tab starts on `preferred` if it is in the list (a reloaded tab stays
+    /// where it was), else on the first.
+    pub fn parse(list: &str, preferred: Option<&str>) -> Result<Self, String> {
+        let mut urls: Vec<String> = Vec::new();
+        for url in list.split(|c: char| c == ',' || c.is_whitespace()) {
+            if url.is_empty() {
+                continue;
+            }
+            let url = validate_broker_url(url)?;
+            if !urls.iter().any(|u| u == url) {
+                urls.push(url.to_owned());
+            }
+        }
+        if urls.is_empty() {
+            return Err("name a broker URL (several may be given, separated by commas)".into());
+        }
+        let current = preferred
+            .and_then(|p| urls.iter().position(|u| u == p.trim()))
+            .unwrap_or(0);
+        Ok(Self {
+            urls,
+            current,
+            reached: false,
+        })
+    }
+
+    /// What a page starts with: the `?broker=` values (the parameter may be repeated, and each may hold a
+    /// comma-separated list), else the page's own host on port 9001; on `preferred` if it is among them.
+    pub fn for_page(
+        page_protocol: &str,
+        page_hostname: &str,
+        queries: &[String],
+        preferred: Option<&str>,
+    ) -> Self {
+        let joined = queries.join(",");
+        Self::parse(&joined, preferred).unwrap_or_else(|_| Self {
+            urls: vec![default_broker_url(page_protocol, page_hostname)],
+            current: 0,
+            reached: false,
+        })
+    }
+
+    /// The broker the tab is on (or about to connect to).
+    pub fn current(&self) -> &str {
+        self.urls.get(self.current).map_or("", String::as_str)
+    }
+
+    /// 1-based position of the current broker, and how many there are: "broker 2 of 3".
+    pub fn position(&self) -> (usize, usize) {
+        (self.current + 1, self.urls.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+
+    /// The list as the Broker field shows it, and as it is stored: URLs separated by ", ".
+    pub fn to_list(&self) -> String {
+        self.urls.join(", ")
+    }
+
+    /// The current broker accepted the connection.
+    pub fn reached(&mut self) {
+        self.reached = true;
+    }
+
+    /// A connection ended or never came up. A broker that was reached gets one more try (a dropped
+    /// connection may be a blip, and the tab's queued messages wait there); one that was not is given up
+    /// for the next in the list, wrapping around. Returns whether the tab moved to another broker.
+    pub fn lost(&mut self) -> bool {
+        if std::mem::take(&mut self.reached) {
+            return false;
+        }
+        let before = self.current;
+        self.current = (self.current + 1) % self.urls.len().max(1);
+        self.current != before
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_page_host_and_scheme_pick_the_default() {
-        assert_eq!(
-            default_broker_url("http:", "127.0.0.1", None),
-            "ws://127.0.0.1:9001"
-        );
-        assert_eq!(
-            default_broker_url("https:", "chat.example", None),
-            "wss://chat.example:9001"
-        );
-        assert_eq!(default_broker_url("http:", "::1", None), "ws://[::1]:9001");
-        assert_eq!(default_broker_url("file:", "", None), "ws://localhost:9001");
+    fn list(brokers: &Brokers) -> Vec<&str> {
+        brokers.urls.iter().map(String::as_str).collect()
     }
 
     #[test]
-    fn the_query_parameter_wins() {
+    fn a_list_is_split_on_commas_and_spaces_and_each_url_counts_once() {
+        let b = Brokers::parse(" ws://a:1, ws://b:2  ws://a:1,,wss://c ", None).unwrap();
+        assert_eq!(list(&b), ["ws://a:1", "ws://b:2", "wss://c"]);
+        assert_eq!(b.current(), "ws://a:1");
+        assert_eq!(b.position(), (1, 3));
+        assert_eq!(b.to_list(), "ws://a:1, ws://b:2, wss://c");
+    }
+
+    #[test]
+    fn a_list_with_a_bad_url_or_none_is_refused() {
+        assert!(Brokers::parse("ws://a:1, http://b", None).is_err());
+        assert!(Brokers::parse(" , ", None).is_err());
+    }
+
+    #[test]
+    fn a_reloaded_tab_starts_on_the_broker_it_was_on() {
+        let b = Brokers::parse("ws://a:1,ws://b:2", Some("ws://b:2")).unwrap();
+        assert_eq!(b.current(), "ws://b:2");
+        let b = Brokers::parse("ws://a:1,ws://b:2", Some("ws://gone:3")).unwrap();
+        assert_eq!(b.current(), "ws://a:1");
+    }
+
+    #[test]
+    fn repeated_and_comma_separated_query_values_make_one_list() {
+        let queries = ["ws://a:1,ws://b:2".to_owned(), "ws://c:3".to_owned()];
+        let b = Brokers::for_page("http:", "h", &queries, None);
+        assert_eq!(list(&b), ["ws://a:1", "ws://b:2", "ws://c:3"]);
+        let b = Brokers::for_page("http:", "h", &["ws://10.0.0.2:8080/mqtt".to_owned()], None);
+        assert_eq!(list(&b), ["ws://10.0.0.2:8080/mqtt"]);
+        let b = Brokers::for_page("http:", "h", &[], None);
+        assert_eq!(list(&b), ["ws://h:9001"]);
+        let b = Brokers::for_page("http:", "h", &["  ".to_owned()], None);
+        assert_eq!(list(&b), ["ws://h:9001"]);
+        let b = Brokers::for_page("https:", "h", &["nonsense".to_owned()], None);
+        assert_eq!(list(&b), ["wss://h:9001"]);
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_given_up_for_the_next_one_wrapping_around() {
+        let mut b = Brokers::parse("ws://a:1,ws://b:2", None).unwrap();
+        // The first connection fails: move on.
+        assert!(b.lost());
+        assert_eq!(b.current(), "ws://b:2");
+        assert!(b.lost());
+        assert_eq!(b.current(), "ws://a:1");
+    }
+
+    #[test]
+    fn a_dropped_connection_is_retried_on_the_same_broker_once_before_moving_on() {
+        let mut b = Brokers::parse("ws://a:1,ws://b:2", None).unwrap();
+        b.reached();
+        assert!(!b.lost(), "the first retry goes to the same broker");
+        assert_eq!(b.current(), "ws://a:1");
+        assert!(b.lost(), "that retry failed: move on");
+        assert_eq!(b.current(), "ws://b:2");
+        b.reached();
+        assert!(!b.lost());
+        assert_eq!(b.current(), "ws://b:2");
+    }
+
+    #[test]
+    fn a_single_broker_is_always_retried() {
+        let mut b = Brokers::parse("ws://a:1", None).unwrap();
+        assert!(!b.lost());
+        assert_eq!(b.current(), "ws://a:1");
+    }
+
+    #[test]
+    fn the_page_host_and_scheme_pick_the_default() {
         assert_eq!(
-            default_broker_url("http:", "h", Some("ws://10.0.0.2:8080/mqtt")),
-            "ws://10.0.0.2:8080/mqtt"
+            default_broker_url("http:", "127.0.0.1"),
+            "ws://127.0.0.1:9001"
         );
-        assert_eq!(default_broker_url("http:", "h", Some("  ")), "ws://h:9001");
+        assert_eq!(
+            default_broker_url("https:", "chat.example"),
+            "wss://chat.example:9001"
+        );
+        assert_eq!(default_broker_url("http:", "::1"), "ws://[::1]:9001");
+        assert_eq!(default_broker_url("file:", ""), "ws://localhost:9001");
     }
 
     #[test]

@@ -2,13 +2,14 @@ use leptos::prelude::*;
 
 use super::ChatState;
 
-/// Name, broker and (for brokers with accounts) password. Enter in the name field joins.
+/// Name, broker(s) and (for brokers with accounts) password. Enter in the name field joins.
 #[component]
 pub fn Login() -> impl IntoView {
     let state = expect_context::<ChatState>();
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let broker = RwSignal::new(state.broker.get_untracked());
+    // One broker URL, or several separated by commas: the tab moves on to the next when one is unreachable.
+    let broker = RwSignal::new(state.brokers.with_untracked(|b| b.to_list()));
     let error = RwSignal::new(None::<String>);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -8,9 +8,8 @@ mod status;
 
 use leptos::prelude::*;
 
-use crate::chat::{
-    settings, ChatEvent, Client, Conversation, Identity, Model, Outbox, DEFAULT_ROOM,
-};
+use crate::chat::settings::Brokers;
+use crate::chat::{ChatEvent, Client, Conversation, Identity, Model, Outbox, DEFAULT_ROOM};
 use crate::net::{self, storage, Link, Listener};
 
 pub use composer::Composer;
@@ -23,6 +22,7 @@ pub use status::StatusBar;
 /// browser id as long as the browser profile.
 const KEY_NAME: &str = "mqtt-chat.name";
 const KEY_BROKER: &str = "mqtt-chat.broker";
+const KEY_BROKERS: &str = "mqtt-chat.brokers";
 const KEY_ROOMS: &str = "mqtt-chat.rooms";
 const KEY_CLIENT_ID: &str = "mqtt-chat.client-id";
 const KEY_BROWSER_ID: &str = "mqtt-chat.browser-id";
@@ -51,7 +51,8 @@ const MAX_BACKOFF_MS: u32 = 30_000;
 #[derive(Clone, Copy)]
 pub struct ChatState {
     pub me: RwSignal<Option<String>>,
-    pub broker: RwSignal<String>,
+    /// The brokers this tab may use and the one it is on.
+    pub brokers: RwSignal<Brokers>,
     pub status: RwSignal<Status>,
     /// A notice that is not a disconnection (a refused subscription, a refused room name).
     pub notice: RwSignal<Option<String>>,
@@ -78,7 +79,7 @@ impl ChatState {
     fn new() -> Self {
         Self {
             me: RwSignal::new(None),
-            broker: RwSignal::new(initial_broker()),
+            brokers: RwSignal::new(initial_brokers()),
             status: RwSignal::new(Status::Disconnected(String::new())),
             notice: RwSignal::new(None),
             model: RwSignal::new(Model::new(&[], Conversation::Room(DEFAULT_ROOM.into()))),
@@ -94,9 +95,12 @@ impl ChatState {
         }
     }
 
-    /// Connects as `name` to the broker at `url`. Errors are for the login form.
-    pub fn join(self, name: &str, url: &str, password: Option<String>) -> Result<(), String> {
-        let url = settings::validate_broker_url(url)?.to_owned();
+    /// Connects as `name` to the first reachable of `brokers` (one URL, or several separated by commas),
+    /// starting with the one this tab is on if it is among them. Errors are for the login form.
+    pub fn join(self, name: &str, brokers: &str, password: Option<String>) -> Result<(), String> {
+        let on = self.brokers.with_untracked(|b| b.current().to_owned());
+        let brokers = Brokers::parse(brokers, Some(&on))?;
+        let url = brokers.current().to_owned();
         let identity = Identity {
             name: name.to_owned(),
             client_id: storage::get_or_make(true, KEY_CLIENT_ID, net::new_client_id),
@@ -143,31 +147,35 @@ impl ChatState {
         if remember {
             // A reload of this tab joins again with the same name (never with a password).
             storage::set(true, KEY_NAME, &me);
+            storage::set(true, KEY_BROKERS, &brokers.to_list());
             storage::set(true, KEY_BROKER, &url);
         }
-        self.broker.set(url);
+        self.brokers.set(brokers);
         self.me.set(Some(me));
         self.open(current);
         Ok(())
     }
 
-    /// Opens a new connection with the same name, broker and rooms.
+    /// Opens a new connection with the same name, brokers and rooms.
     pub fn reconnect(self) {
-        let (Some(name), url) = (self.me.get_untracked(), self.broker.get_untracked()) else {
+        let Some(name) = self.me.get_untracked() else {
             return;
         };
-        if let Err(e) = self.join(&name, &url, self.password.get_value()) {
+        let brokers = self.brokers.with_untracked(Brokers::to_list);
+        if let Err(e) = self.join(&name, &brokers, self.password.get_value()) {
             self.status.set(Status::Disconnected(e));
         }
     }
 
     /// After a lost connection: waits 1, 2, 4 … 30 s (each less up to half, at random, so that many tabs do not
-    /// come back at once), then connects again with the same client and session.
+    /// come back at once), then connects again with the same client and session. With several brokers the
+    /// wait grows once per round through the list, so that the next broker is tried soon.
     fn schedule_retry(self, reason: String) {
         let attempt = self.attempts.get_value();
         self.attempts.set_value(attempt.saturating_add(1));
+        let rounds = attempt / self.brokers.with_untracked(Brokers::len).max(1) as u32;
         let base = 1_000u32
-            .saturating_mul(1 << attempt.min(5))
+            .saturating_mul(1 << rounds.min(5))
             .min(MAX_BACKOFF_MS);
         let delay = base / 2 + (f64::from(base / 2) * net::random()) as u32;
         self.status.set(Status::Reconnecting {
@@ -182,8 +190,9 @@ impl ChatState {
     pub fn retry_now(self) {
         self.retry.set_value(None);
         self.status.set(Status::Connecting);
+        let url = self.brokers.with_untracked(|b| b.current().to_owned());
         let result = self.link.with_value(|link| match link {
-            Some(link) => link.reopen(),
+            Some(link) => link.reopen(&url),
             None => Err("not connected".into()),
         });
         if let Err(e) = result {
@@ -308,6 +317,7 @@ impl ChatState {
     fn apply(self, event: ChatEvent) {
         match &event {
             ChatEvent::Connected => {
+                self.brokers.update(Brokers::reached);
                 self.attempts.set_value(0);
                 self.connected_since.set(net::wall());
                 self.status.set(Status::Connected);
@@ -327,6 +337,13 @@ impl ChatState {
             ChatEvent::Closed { reason, retry } => {
                 self.connected_since.set(0);
                 if *retry && self.me.get_untracked().is_some() {
+                    // An unreachable broker is given up for the next one; a reload stays on that one.
+                    if self.brokers.try_update(Brokers::lost).unwrap_or(false)
+                        && storage::get(true, KEY_BROKER).is_some()
+                    {
+                        let url = self.brokers.with_untracked(|b| b.current().to_owned());
+                        storage::set(true, KEY_BROKER, &url);
+                    }
                     self.schedule_retry(reason.clone());
                 } else {
                     self.status.set(Status::Disconnected(reason.clone()));
@@ -347,21 +364,22 @@ impl ChatState {
     }
 }
 
-/// `?broker=` from the page URL, else the page's host on port 9001; a reloaded tab keeps its broker.
-fn initial_broker() -> String {
-    if let Some(saved) = storage::get(true, KEY_BROKER) {
-        return saved;
+/// The brokers this tab joined with before a reload, on the one it was on; else `?broker=` from the page
+/// URL (repeated, or comma-separated), else the page's host on port 9001.
+fn initial_brokers() -> Brokers {
+    let on = storage::get(true, KEY_BROKER);
+    if let Some(saved) = storage::get(true, KEY_BROKERS).or_else(|| on.clone()) {
+        if let Ok(brokers) = Brokers::parse(&saved, on.as_deref()) {
+            return brokers;
+        }
     }
     let location = window().location();
-    let query = location
-        .search()
-        .ok()
-        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
-        .and_then(|p| p.get("broker"));
-    settings::default_broker_url(
+    let queries = net::query_all("broker");
+    Brokers::for_page(
         &location.protocol().unwrap_or_default(),
         &location.hostname().unwrap_or_default(),
-        query.as_deref(),
+        &queries,
+        None,
     )
 }
 
@@ -446,8 +464,8 @@ pub fn App() -> impl IntoView {
 
     // A reloaded tab joins again as before.
     if let Some(name) = storage::get(true, KEY_NAME) {
-        let url = state.broker.get_untracked();
-        if state.join(&name, &url, None).is_err() {
+        let brokers = state.brokers.with_untracked(Brokers::to_list);
+        if state.join(&name, &brokers, None).is_err() {
             storage::remove(true, KEY_NAME);
         }
     }

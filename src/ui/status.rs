@@ -6,19 +6,35 @@ use super::{ChatState, Status};
 #[component]
 pub fn StatusBar() -> impl IntoView {
     let state = expect_context::<ChatState>();
+    // With several brokers, which one of them (the one a reconnection goes to, while reconnecting).
     let text = move || {
-        let broker = state.broker.get();
+        let (broker, (n, of)) = state
+            .brokers
+            .with(|b| (b.current().to_owned(), b.position()));
+        let which = if of > 1 {
+            format!(" (broker {n} of {of})")
+        } else {
+            String::new()
+        };
         match state.status.get() {
-            Status::Connecting => format!("Connecting to {broker}…"),
+            Status::Connecting => format!("Connecting to {broker}…{which}"),
             Status::Connected => format!(
-                "Connected as {} to {broker}",
+                "Connected as {} to {broker}{which}",
                 state.me.get().unwrap_or_default()
             ),
             Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
             Status::Disconnected(reason) => format!("Disconnected: {reason}"),
             Status::Reconnecting { reason, at } => {
                 let secs = (at - state.clock.get()).max(0) as f64 / 1000.0;
-                format!("Disconnected: {reason}. Reconnecting in {} s", secs.ceil())
+                let to = if of > 1 {
+                    format!(" to {broker}{which}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "Disconnected: {reason}. Reconnecting in {} s{to}",
+                    secs.ceil()
+                )
             }
         }
     };
