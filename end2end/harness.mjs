@@ -353,13 +353,16 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
-/** Headless Chromium; playwright gives every launch a fresh temporary profile (user data dir). */
-export async function launchBrowser() {
+/**
+ * Headless Chromium; playwright gives every launch a fresh temporary profile (user data dir). `args` are
+ * added to CHROMIUM_ARGS (the benchmark's --enable-precise-memory-info).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
   const browser = await chromium.launch({
     executablePath,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 60_000,
   });
   log(`chromium ${browser.version()}`);
