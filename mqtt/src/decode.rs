@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use crate::error::DecodeError;
 use crate::packet::*;
-use crate::topic::{is_plain_ascii_topic, TopicFilter, TopicName};
+use crate::topic::{is_plain_ascii_filter, is_plain_ascii_topic, TopicFilter, TopicName};
 
 /// The largest packet MQTT 3.1.1 can express: 1 header byte, 4 length bytes, 268,435,455 bytes [MQTT-2.2.3].
 pub const MAX_PACKET_SIZE: usize = 1 + 4 + 268_435_455;
@@ -358,15 +358,17 @@ impl<'a> Reader<'a> {
         TopicName::new(s).ok_or_else(|| nul_or(s, DecodeError::InvalidTopicName))
     }
 
+    /// Like [`Self::topic_name`], for a topic filter.
     fn filter(&mut self) -> Result<TopicFilter<'a>, DecodeError> {
-        let s = self.utf8("topic filter")?;
+        let bytes = self.bin("topic filter")?;
+        if !bytes.is_empty() && is_plain_ascii_filter(bytes) {
+            // SAFETY: every byte is ASCII (checked just above), and ASCII is well-formed UTF-8.
+            let s = unsafe { std::str::from_utf8_unchecked(bytes) };
+            // Not empty (checked), at most 65,535 bytes (a 16-bit length), wildcard rules (checked).
+            return Ok(TopicFilter::new_unchecked(s));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
         TopicFilter::new(s).ok_or_else(|| nul_or(s, DecodeError::InvalidTopicFilter))
-    }
-
-    /// [MQTT-1.5.3-1] well-formed UTF-8; the caller checks for U+0000.
-    fn utf8(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
-        let bytes = self.bin(field)?;
-        std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
     }
 
     fn rest(&mut self) -> &'a [u8] {

@@ -84,30 +84,58 @@ impl<'a> TopicName<'a> {
     }
 }
 
+/// Whether the bytes at `range` keep the wildcard rules, looking at their neighbours in `bytes`: a wildcard
+/// fills its level, i.e. sits between separators (the ends count as separators), `#` is also the last byte; no
+/// U+0000 [MQTT-4.7.1-1, 4.7.1-2, 4.7.1-3]. All the special characters are ASCII, so bytes are enough.
+fn wildcards_fill_their_levels(bytes: &[u8], range: std::ops::Range<usize>) -> bool {
+    range.into_iter().all(|i| {
+        let prev = match i.checked_sub(1) {
+            Some(p) => bytes.get(p).copied(),
+            None => Some(b'/'),
+        };
+        let next = bytes.get(i + 1).copied();
+        match bytes.get(i) {
+            Some(0) => false,
+            Some(b'+') => prev == Some(b'/') && matches!(next, None | Some(b'/')),
+            Some(b'#') => prev == Some(b'/') && next.is_none(),
+            _ => true,
+        }
+    })
+}
+
+/// Whether `bytes` is all ASCII and a valid topic filter body (see [`is_plain_ascii_topic`]); 8 bytes at a
+/// time, looking closer only at words that hold `+`, `#` or U+0000.
+pub(crate) fn is_plain_ascii_filter(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut high = 0;
+    let mut at = 0;
+    for chunk in &mut chunks {
+        if let Ok(word) = <[u8; 8]>::try_from(chunk).map(u64::from_ne_bytes) {
+            high |= word & HIGHS;
+            if special_byte(word) != 0 && !wildcards_fill_their_levels(bytes, at..at + 8) {
+                return false;
+            }
+        }
+        at += 8;
+    }
+    high == 0
+        && chunks.remainder().is_ascii()
+        && wildcards_fill_their_levels(bytes, at..bytes.len())
+}
+
 impl<'a> TopicFilter<'a> {
     /// Returns `None` for a string that is not a valid topic filter.
     pub fn new(s: &'a str) -> Option<Self> {
-        if s.is_empty() || s.len() > MAX_LEN {
-            return None;
-        }
-        // One pass over bytes (all the special characters are ASCII): a wildcard must fill its level,
-        // i.e. sit between separators (the ends count as separators), and `#` must also be last.
-        let bytes = s.as_bytes();
-        let mut prev = b'/';
-        for (i, &b) in bytes.iter().enumerate() {
-            let next = bytes.get(i + 1).copied();
-            let ok = match b {
-                0 => false,
-                b'+' => prev == b'/' && matches!(next, None | Some(b'/')),
-                b'#' => prev == b'/' && next.is_none(),
-                _ => true,
-            };
-            if !ok {
-                return None;
-            }
-            prev = b;
-        }
-        Some(Self(s))
+        let valid = !s.is_empty()
+            && s.len() <= MAX_LEN
+            && wildcards_fill_their_levels(s.as_bytes(), 0..s.len());
+        valid.then_some(Self(s))
+    }
+
+    /// For a string the caller has checked with [`is_plain_ascii_filter`], non-empty and at most 65,535 bytes.
+    pub(crate) fn new_unchecked(s: &'a str) -> Self {
+        debug_assert!(Self::new(s).is_some());
+        Self(s)
     }
 
     pub fn as_str(&self) -> &'a str {
@@ -192,7 +220,39 @@ mod tests {
             assert_eq!(fast, s.is_ascii() && TopicName::new(s).is_some(), "{s:?}");
         }
         assert!(!is_plain_ascii_topic(&[b'a', 0x80, b'b']));
+        let filters = [
+            "chat/rooms/general/messages/+",
+            "#",
+            "+",
+            "a/#",
+            "+/+/+/+/+/+/+/+/+",
+            "abcdefg/+",
+            "abcdefgh+",
+            "abcdefg#/x",
+            "abcdefgh/#",
+            "abcdefgh/#/",
+            "+abcdefgh",
+            "a/b/c/d/e/f/g/h/\0",
+            "caf\u{e9}/+",
+            "a//b",
+        ];
+        for f in filters {
+            let fast = is_plain_ascii_filter(f.as_bytes());
+            assert_eq!(fast, f.is_ascii() && TopicFilter::new(f).is_some(), "{f:?}");
+        }
         assert!(!is_plain_ascii_topic(&[0xFF; 9]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_paths_agree_with_the_full_checks(s in "[ab/+#\\x00\u{e9}]{0,40}") {
+            let plain = s.is_ascii();
+            proptest::prop_assert_eq!(is_plain_ascii_topic(s.as_bytes()), plain && !has_wildcard_or_nul(s.as_bytes()));
+            proptest::prop_assert_eq!(
+                is_plain_ascii_filter(s.as_bytes()),
+                plain && (s.is_empty() || TopicFilter::new(&s).is_some()),
+            );
+        }
     }
 
     #[rustfmt::skip]
