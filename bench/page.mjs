@@ -90,9 +90,12 @@ export function instrument(options) {
     const connected = /(^|\W)Connected\b/; // not "Disconnected"
     const nameField = () =>
       [...document.querySelectorAll('input')].find((i) => [...(i.labels ?? [])].some((l) => /^\s*Name\b/.test(l.textContent)));
+    // Not before DOMContentLoaded: the page's deferred scripts run after readyState is already
+    // "interactive", and a form submitted before its handler is attached would navigate away.
+    let loaded = false;
     const watch = new MutationObserver(() => step());
     const step = () => {
-      if (document.readyState === 'loading') return; // the page's deferred scripts have not run yet
+      if (!loaded) return;
       if (!b.joinedAt) {
         const input = nameField();
         if (!input) return;
@@ -108,7 +111,10 @@ export function instrument(options) {
       }
     };
     watch.observe(document, { childList: true, subtree: true, characterData: true });
-    document.addEventListener('DOMContentLoaded', step);
+    document.addEventListener('DOMContentLoaded', () => {
+      loaded = true;
+      step();
+    });
   }
 }
 

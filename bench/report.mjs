@@ -138,7 +138,8 @@ export function table(results) {
     ...rows,
     '',
     `Machine: ${m.nproc} cores, ${m.cpu}, ${m.memGB} GB; Chromium ${m.chromium ?? '?'} (headless); ${m.mosquitto}; Node ${m.node}. ` +
-      `${results.config.rounds} rounds, pages alternating; ${Math.round(results.seconds ?? 0)} s.`,
+      `${results.config.rounds} rounds, pages alternating; ${Math.round(results.seconds ?? 0)} s; ` +
+      `load average ${m.loadAverageAtStart?.[0]} at the start, ${m.loadAverageAtEnd?.[0]} at the end.`,
   ];
   const notes = [];
   if (o.latency.lost || r.latency.lost) notes.push(`latency messages never shown: ours ${o.latency.lost}, mqtt.js ${r.latency.lost}`);

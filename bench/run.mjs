@@ -125,6 +125,7 @@ try {
 }
 
 results.seconds = Math.round((Date.now() - started) / 1000);
+results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2));
 const markdown = table(results);
 const stamp = results.started.replace(/[:.]/g, '-');
 fs.mkdirSync(outDir(), { recursive: true });
@@ -157,7 +158,14 @@ function machine() {
   const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? 'unknown';
   const help = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' });
   const mosquitto = `${help.stdout}${help.stderr}`.match(/mosquitto version \S+/)?.[0] ?? 'mosquitto';
-  return { nproc: os.availableParallelism?.() ?? os.cpus().length, cpu, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, mosquitto };
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    memGB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    mosquitto,
+    loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)), // other work on the machine
+  };
 }
 
 /**
