@@ -10,7 +10,13 @@ export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
-const median = (values) => percentile(values, 50);
+/** The median of a few runs (the mean of the middle two of an even count); null when empty. */
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
 function fmt(value, digits = 1) {
@@ -94,8 +100,8 @@ export function table(results) {
   }
   if (o.transfer && results.mqttMinJs) {
     const m = results.mqttMinJs;
-    row('ours, all files vs mqtt.min.js alone, gzip (KB)', fmt(o.transfer.gzip / KB), fmt(m.gzip / KB), times(ratio(o.transfer.gzip, m.gzip)));
-    row('ours, all files vs mqtt.min.js alone, brotli (KB)', fmt(o.transfer.brotli / KB), fmt(m.brotli / KB), times(ratio(o.transfer.brotli, m.brotli)));
+    row("transfer, gzip: ours vs mqtt.js's dist/mqtt.min.js alone (KB)", fmt(o.transfer.gzip / KB), fmt(m.gzip / KB), times(ratio(o.transfer.gzip, m.gzip)));
+    row("transfer, brotli: ours vs mqtt.js's dist/mqtt.min.js alone (KB)", fmt(o.transfer.brotli / KB), fmt(m.brotli / KB), times(ratio(o.transfer.brotli, m.brotli)));
   }
   row(`page load → form ready (ms, median of ${o.loads})`, fmt(o.formMs), fmt(r.formMs), times(ratio(o.formMs, r.formMs)));
   row(`page load → connected and subscribed (ms, median of ${o.loads})`, fmt(o.connectedMs), fmt(r.connectedMs), times(ratio(o.connectedMs, r.connectedMs)));
@@ -109,8 +115,8 @@ export function table(results) {
     const on = ratio(o.ingest.rate, s.native.rate);
     row(
       `ingest ÷ native client's ${fmt(s.native.rate, 0)} msgs/s (Mosquitto's ceiling)`,
-      `${fmt(100 * on, 0)} %`,
-      `${fmt(100 * ratio(r.ingest.rate, s.native.rate), 0)} %`,
+      `${fmt(100 * on, 2)} %`,
+      `${fmt(100 * ratio(r.ingest.rate, s.native.rate), 2)} %`,
       '',
       'ours ≥ 80 %',
       ok(on, (x) => x >= 0.8),
@@ -150,4 +156,10 @@ export function table(results) {
   if (results.error) notes.push(`the run failed: ${results.error.split('\n')[0]}`);
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
+}
+
+// `node bench/report.mjs FILE.json`: the table of an earlier run again.
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  const fs = await import('node:fs');
+  process.stdout.write(table(JSON.parse(fs.readFileSync(process.argv[2] ?? 'target/bench/latest.json', 'utf8'))));
 }
