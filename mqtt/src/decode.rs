@@ -299,6 +299,7 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
             return Err(DecodeError::Truncated(field));
@@ -308,6 +309,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline(always)]
     fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         let (&first, rest) = self
             .buf
@@ -317,6 +319,7 @@ impl<'a> Reader<'a> {
         Ok(first)
     }
 
+    #[inline(always)]
     fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         let bytes = self.take(2, field)?;
         let pair = <[u8; 2]>::try_from(bytes).map_err(|_| DecodeError::Truncated(field))?;
@@ -324,10 +327,12 @@ impl<'a> Reader<'a> {
     }
 
     /// [MQTT-2.3.1-1] Packet identifiers are non-zero.
+    #[inline(always)]
     fn pid(&mut self) -> Result<Pid, DecodeError> {
         Pid::new(self.u16("packet identifier")?).ok_or(DecodeError::ZeroPacketId)
     }
 
+    #[inline(always)]
     fn bin(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let len = self.u16(field)?;
         self.take(usize::from(len), field)

@@ -21,15 +21,18 @@ const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
 
 /// Non-zero iff the word has a zero byte: `(w - 0x01..01) & !w & 0x80..80` (SWAR; exact as to whether there
 /// is one, not as to where).
+#[inline(always)]
 fn zero_byte(w: u64) -> u64 {
     w.wrapping_sub(ONES) & !w & HIGHS
 }
 
 /// Non-zero iff the word holds `+`, `#` or U+0000 (`w ^ (c * 0x01..01)` has a zero byte where `w` has `c`).
+#[inline(always)]
 fn special_byte(w: u64) -> u64 {
     zero_byte(w) | zero_byte(w ^ PLUS) | zero_byte(w ^ HASH)
 }
 
+#[inline(always)]
 fn is_special(b: u8) -> bool {
     matches!(b, b'+' | b'#' | 0)
 }
