@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use super::names;
 
@@ -82,6 +83,16 @@ fn percent_decode(s: &str) -> Option<String> {
 pub trait Entry {
     fn sent_at(&self) -> i64;
     fn key(&self) -> (&str, &str);
+}
+
+impl<T: Entry> Entry for Arc<T> {
+    fn sent_at(&self) -> i64 {
+        T::sent_at(self)
+    }
+
+    fn key(&self) -> (&str, &str) {
+        T::key(self)
+    }
 }
 
 /// Messages ordered by time sent (ties keep arrival order), each `(sender, id)` once.

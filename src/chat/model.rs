@@ -2,6 +2,7 @@
 //! typing. Plain state changed by [`ChatEvent`]s and user actions, so the UI only renders it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::client::{ChatEvent, ChatMessage, Delivery};
 use super::conversation::{Conversation, Timeline};
@@ -10,9 +11,35 @@ use super::message::Presence;
 /// How long "is typing" lasts after the last notice (ms).
 pub const TYPING_TTL_MS: i64 = 5_000;
 
+/// A message in a conversation: shared (a view holds the same one, not a copy) and numbered in the order
+/// the model got it. The number is unique within the model, so with the delivery state it keys a rendered line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub seq: u64,
+    pub message: ChatMessage,
+}
+
+impl super::conversation::Entry for Item {
+    fn sent_at(&self) -> i64 {
+        self.message.sent_at
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.message.sender, &self.message.id)
+    }
+}
+
+impl std::ops::Deref for Item {
+    type Target = ChatMessage;
+
+    fn deref(&self) -> &ChatMessage {
+        &self.message
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Conv {
-    pub timeline: Timeline<ChatMessage>,
+    pub timeline: Timeline<Arc<Item>>,
     pub unread: usize,
 }
 
@@ -24,6 +51,8 @@ pub struct Model {
     presence: BTreeMap<String, BTreeMap<String, Presence>>,
     /// (room, user) -> when the typing notice expires (Unix ms).
     typing: BTreeMap<(String, String), i64>,
+    /// The number the next message gets.
+    next_seq: u64,
 }
 
 impl Model {
@@ -33,6 +62,7 @@ impl Model {
             convs: BTreeMap::new(),
             presence: BTreeMap::new(),
             typing: BTreeMap::new(),
+            next_seq: 0,
         };
         for room in rooms {
             model
@@ -61,8 +91,8 @@ impl Model {
                 }
                 let notify = m.live && m.delivery == Delivery::Received;
                 let current = m.conversation == self.current;
-                let conv = self.convs.entry(m.conversation.clone()).or_default();
-                if conv.timeline.insert(m.clone()).is_some() && notify {
+                if self.insert(m.clone()) && notify {
+                    let conv = self.convs.get_mut(&m.conversation)?;
                     if !current {
                         conv.unread += 1;
                     }
@@ -75,7 +105,8 @@ impl Model {
                         .timeline
                         .find_mut(|m| m.id == *id && m.delivery == Delivery::Pending)
                     {
-                        m.delivery = Delivery::Sent;
+                        // A view still holding the pending line keeps its copy; the new one is drawn anew.
+                        Arc::make_mut(m).message.delivery = Delivery::Sent;
                         break;
                     }
                 }
@@ -114,11 +145,19 @@ impl Model {
 
     /// Adds an own message just sent.
     pub fn add_own(&mut self, m: ChatMessage) {
-        self.convs
-            .entry(m.conversation.clone())
-            .or_default()
-            .timeline
-            .insert(m);
+        self.insert(m);
+    }
+
+    /// Adds a message to its conversation (creating it); false if it was there already.
+    fn insert(&mut self, message: ChatMessage) -> bool {
+        let item = Item {
+            seq: self.next_seq,
+            message,
+        };
+        let conv = self.convs.entry(item.conversation.clone()).or_default();
+        let added = conv.timeline.insert(Arc::new(item)).is_some();
+        self.next_seq += u64::from(added);
+        added
     }
 
     /// Shows a conversation (creating it) and marks it read.
@@ -156,7 +195,7 @@ impl Model {
             .collect()
     }
 
-    pub fn messages(&self, conv: &Conversation) -> &[ChatMessage] {
+    pub fn messages(&self, conv: &Conversation) -> &[Arc<Item>] {
         self.convs.get(conv).map_or(&[], |c| c.timeline.entries())
     }
 
@@ -272,8 +311,39 @@ mod tests {
     fn own_messages_turn_sent_when_delivered() {
         let mut m = model();
         m.add_own(msg(room("general"), "me", "a", 1, true));
+        let shown = m.messages(&room("general"))[0].clone();
         m.apply(&ChatEvent::Delivered("a".into()), 0);
-        assert_eq!(m.messages(&room("general"))[0].delivery, Delivery::Sent);
+        let now = &m.messages(&room("general"))[0];
+        assert_eq!(now.delivery, Delivery::Sent);
+        assert_eq!(
+            shown.delivery,
+            Delivery::Pending,
+            "a view's line is not changed under it"
+        );
+        assert_eq!(now.seq, shown.seq, "the same message");
+    }
+
+    #[test]
+    fn every_message_gets_its_own_number_and_a_duplicate_none() {
+        let mut m = model();
+        for (conv, id) in [
+            (room("general"), "1"),
+            (room("rust"), "1"),
+            (room("general"), "2"),
+        ] {
+            m.apply(&ChatEvent::Message(msg(conv, "bob", id, 1, true)), 0);
+        }
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "bob", "1", 1, true)),
+            0,
+        );
+        let seqs = |r: &str| {
+            m.messages(&room(r))
+                .iter()
+                .map(|i| i.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!((seqs("general"), seqs("rust")), (vec![0, 2], vec![1]));
     }
 
     #[test]

@@ -1,56 +1,123 @@
+use std::sync::Arc;
+
 use leptos::html::Ol;
 use leptos::prelude::*;
 
 use super::ChatState;
-use crate::chat::{ChatMessage, Content, Delivery};
+use crate::chat::model::Item;
+use crate::chat::{Content, Delivery};
+
+/// How many of the newest messages the list draws; "Show earlier messages" draws this many more each time.
+///
+/// A busy room holds thousands: drawing them all makes every new message cost as much as the whole room.
+const WINDOW: usize = 100;
+
+/// Within this many pixels of the bottom the reader follows new messages.
+const NEAR_BOTTOM_PX: i32 = 160;
 
 /// One line of the log: a message, or the start of a new day.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Line {
     Day(String),
-    Message(ChatMessage),
+    Message(Arc<Item>),
+}
+
+/// Identifies a drawn line: a new key is a new line, so a message is drawn again when its delivery changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LineKey {
+    Day(String),
+    Message(u64, u8),
 }
 
 impl Line {
-    /// A key that changes when the line must be drawn again (a message's delivery state changes).
-    fn key(&self) -> String {
+    fn key(&self) -> LineKey {
         match self {
-            Line::Day(day) => format!("day\u{0}{day}"),
-            Line::Message(m) => format!("{}\u{0}{}\u{0}{:?}", m.sender, m.id, m.delivery),
+            Line::Day(day) => LineKey::Day(day.clone()),
+            Line::Message(m) => LineKey::Message(m.seq, m.delivery as u8),
         }
     }
 }
 
-/// The conversation's messages, oldest first, with day separators; new ones scroll into view when the
-/// reader is at the bottom.
+impl PartialEq for Line {
+    /// The model replaces a message it changes, so the same message is the same allocation.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Line::Day(a), Line::Day(b)) => a == b,
+            (Line::Message(a), Line::Message(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The lines for `items`, with a day separator before the first message of each day.
+fn lines_of(items: &[Arc<Item>]) -> Vec<Line> {
+    let mut lines = Vec::with_capacity(items.len() + 4);
+    let mut last_day = String::new();
+    for item in items {
+        let day = local_day(item.sent_at);
+        if day != last_day {
+            lines.push(Line::Day(day.clone()));
+            last_day = day;
+        }
+        lines.push(Line::Message(Arc::clone(item)));
+    }
+    lines
+}
+
+/// The conversation's newest messages, oldest first, with day separators. While the reader is at the bottom,
+/// new messages scroll into view and the oldest drawn ones give way; scrolled up, what they read stays put.
 #[component]
 pub fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatState>();
     let list = NodeRef::<Ol>::new();
+    // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
+    let start = RwSignal::new(None::<usize>);
+    // Where the drawn lines begin, and whether there are earlier ones.
+    let first = StoredValue::new(0usize);
+    let conversation = Memo::new(move |_| state.model.with(|m| m.current().clone()));
+    Effect::new(move || {
+        conversation.track();
+        start.set(None);
+    });
     let lines = Memo::new(move |_| {
+        let from = start.get();
         state.model.with(|m| {
-            let mut lines = Vec::new();
-            let mut last_day = String::new();
-            for message in m.messages(m.current()) {
-                let day = local_day(message.sent_at);
-                if day != last_day {
-                    lines.push(Line::Day(day.clone()));
-                    last_day = day;
-                }
-                lines.push(Line::Message(message.clone()));
-            }
-            lines
+            let all = m.messages(m.current());
+            let from = from
+                .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
+                .min(all.len());
+            first.set_value(from);
+            lines_of(all.get(from..).unwrap_or_default())
         })
     });
-    Effect::new(move || {
-        lines.track();
-        if let Some(ol) = list.get() {
-            let near_bottom = ol.scroll_height() - ol.scroll_top() - ol.client_height() < 160;
-            if near_bottom {
+    let follow = move || {
+        if start.get_untracked().is_none() {
+            if let Some(ol) = list.get_untracked() {
                 ol.set_scroll_top(ol.scroll_height());
             }
         }
+    };
+    Effect::new(move || {
+        lines.track();
+        // After the list is drawn.
+        request_animation_frame(follow);
     });
+    let on_scroll = move |_| {
+        let Some(ol) = list.get_untracked() else {
+            return;
+        };
+        let at_bottom = ol.scroll_height() - ol.scroll_top() - ol.client_height() < NEAR_BOTTOM_PX;
+        match (at_bottom, start.get_untracked()) {
+            (true, Some(_)) => start.set(None),
+            (false, None) => start.set(Some(first.get_value())),
+            _ => {}
+        }
+    };
+    let earlier = move |_| start.set(Some(first.get_value().saturating_sub(WINDOW)));
+    let has_earlier = move || {
+        lines.track();
+        first.get_value() > 0
+    };
     let typing = move || {
         let now = state.clock.get();
         let who = state.model.with(|m| {
@@ -68,7 +135,13 @@ pub fn MessageList() -> impl IntoView {
     };
 
     view! {
-        <ol class="messages" role="log" aria-label="Messages" aria-live="polite" node_ref=list>
+        <ol class="messages" role="log" aria-label="Messages" aria-live="polite" node_ref=list
+            on:scroll=on_scroll>
+            <Show when=has_earlier>
+                <li class="earlier">
+                    <button type="button" class="link" on:click=earlier>"Show earlier messages"</button>
+                </li>
+            </Show>
             <For each=move || lines.get() key=Line::key let:line>
                 {match line {
                     Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
@@ -81,20 +154,23 @@ pub fn MessageList() -> impl IntoView {
 }
 
 #[component]
-fn MessageItem(m: ChatMessage) -> impl IntoView {
+fn MessageItem(m: Arc<Item>) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let own = m.is_own();
     let pending = m.delivery == Delivery::Pending;
     let sent_at = m.sent_at;
     // Pending for FAILED_AFTER_MS while connected: failed, with a retry.
     let failed = move || {
-        let since = state.connected_since.get();
-        pending && since > 0 && state.clock.get() - sent_at.max(since) > super::FAILED_AFTER_MS
+        // Only a pending line watches the connection and the clock.
+        pending && {
+            let since = state.connected_since.get();
+            since > 0 && state.clock.get() - sent_at.max(since) > super::FAILED_AFTER_MS
+        }
     };
     let id = m.id.clone();
     let unreadable = matches!(m.content, Content::Unreadable(_));
-    let text = match m.content {
-        Content::Text(text) => text,
+    let text = match &m.content {
+        Content::Text(text) => text.clone(),
         Content::Unreadable(len) => format!("unreadable message ({len} bytes)"),
     };
     let delivery = match m.delivery {
@@ -113,7 +189,7 @@ fn MessageItem(m: ChatMessage) -> impl IntoView {
     view! {
         <li class="message" class:own=own class:unreadable=unreadable class:pending=pending
             class:failed=failed>
-            <span class="sender">{m.sender}</span>
+            <span class="sender">{m.sender.clone()}</span>
             <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time>
             <span class="text">{text}</span>
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
