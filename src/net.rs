@@ -144,6 +144,20 @@ pub fn after(ms: u32, f: impl FnOnce() + 'static) -> Timeout {
     Timeout::new(ms, f)
 }
 
+/// Calls `f` once before the browser next paints (`requestAnimationFrame`; paused while the page is hidden).
+pub fn next_frame(f: impl FnOnce() + 'static) {
+    let callback = Closure::once_into_js(f);
+    if web_sys::window()
+        .and_then(|w| w.request_animation_frame(callback.unchecked_ref()).ok())
+        .is_none()
+    {
+        // No window to wait for: now, rather than never.
+        if let Ok(f) = callback.dyn_into::<js_sys::Function>() {
+            f.call0(&JsValue::NULL).ok();
+        }
+    }
+}
+
 /// A random number in `0.0..1.0` (not for secrets).
 pub fn random() -> f64 {
     js_sys::Math::random()

@@ -100,7 +100,7 @@ pub fn MessageList() -> impl IntoView {
     Effect::new(move || {
         lines.track();
         // After the list is drawn.
-        request_animation_frame(follow);
+        crate::net::next_frame(follow);
     });
     let on_scroll = move |_| {
         let Some(ol) = list.get_untracked() else {

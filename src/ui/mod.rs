@@ -73,6 +73,17 @@ pub struct ChatState {
     outbox: StoredValue<Outbox>,
     /// Unix ms when the current connection came up (0: not connected).
     pub connected_since: RwSignal<i64>,
+    /// The model changed since the view was last told, which waits for the next animation frame.
+    frame: StoredValue<Frame>,
+}
+
+/// Telling the view about model changes at most once per animation frame.
+#[derive(Debug, Default)]
+struct Frame {
+    /// The view was told during this frame: further changes wait for the next one.
+    waiting: bool,
+    /// Something changed while waiting.
+    dirty: bool,
 }
 
 impl ChatState {
@@ -92,6 +103,7 @@ impl ChatState {
             attempts: StoredValue::new(0),
             outbox: StoredValue::new(Outbox::default()),
             connected_since: RwSignal::new(0),
+            frame: StoredValue::new(Frame::default()),
         }
     }
 
@@ -352,7 +364,11 @@ impl ChatState {
             _ => {}
         }
         let wall = net::wall();
-        let notify = self.model.try_update(|m| m.apply(&event, wall)).flatten();
+        let notify = self
+            .model
+            .try_update_untracked(|m| m.apply(&event, wall))
+            .flatten();
+        self.model_changed();
         if let Some(m) = notify {
             if net::page_hidden() {
                 self.unseen.update(|n| *n += 1);
@@ -361,6 +377,36 @@ impl ChatState {
                 }
             }
         }
+    }
+}
+
+impl ChatState {
+    /// Tells the view the model changed: at once if it was not told yet in this animation frame, else once
+    /// at the next frame, for everything that changed until then. A flood of messages is then drawn once per
+    /// frame, not once per message, and a single message without delay.
+    fn model_changed(self) {
+        if self.frame.with_value(|f| f.waiting) {
+            self.frame.update_value(|f| f.dirty = true);
+            return;
+        }
+        self.model.notify();
+        if net::page_hidden() {
+            // No frames while hidden: every change is told at once.
+            return;
+        }
+        self.frame.update_value(|f| f.waiting = true);
+        net::next_frame(move || {
+            let dirty = self
+                .frame
+                .try_update_value(|f| {
+                    f.waiting = false;
+                    std::mem::take(&mut f.dirty)
+                })
+                .unwrap_or(false);
+            if dirty {
+                self.model_changed();
+            }
+        });
     }
 }
 
