@@ -3,7 +3,7 @@
 //! Like the session below it, it does no I/O and reads no clock: the caller passes `now` (monotonic ms,
 //! for protocol timers) and `wall` (Unix ms, for timestamps).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use mqtt::{Event, Millis, Options, QoS, Session, SessionError, Will};
 use thiserror::Error;
@@ -162,7 +162,7 @@ pub struct Client {
     /// (sender, id) of every message reported, so a redelivery is shown once.
     seen: HashSet<(String, String)>,
     /// Own recent messages per room: what this user's retained history holds.
-    history: BTreeMap<String, Vec<Payload>>,
+    history: Histories,
     /// Retained presence seen for this name from other browsers, while syncing.
     name_taken: bool,
     typing_sent: HashMap<String, Millis>,
@@ -206,7 +206,7 @@ impl Client {
             seq: 0,
             pending: HashMap::new(),
             seen: HashSet::new(),
-            history: BTreeMap::new(),
+            history: Histories::default(),
             name_taken: false,
             typing_sent: HashMap::new(),
             events: VecDeque::new(),
@@ -396,7 +396,7 @@ impl Client {
     /// Adds own messages to this user's history of `room` and, if that changed it, publishes the history
     /// (retained: the broker keeps one per sender and room). Returns whether it changed.
     fn remember(&mut self, room: &str, new: &[Payload], now: Millis) -> bool {
-        let list = self.history.entry(room.to_owned()).or_default();
+        let list = self.history.entry(room);
         if !merge(list, new) {
             return false;
         }
@@ -557,7 +557,7 @@ impl Client {
                 // Own messages from other tabs of this user join this tab's idea of the user's history.
                 if sender == self.id.name {
                     if let Body::Chat(p) = message::parse(payload) {
-                        merge(self.history.entry(room.to_owned()).or_default(), &[p]);
+                        merge(self.history.entry(room), &[p]);
                     }
                 }
             }
@@ -637,8 +637,7 @@ impl Client {
         if sender == self.id.name {
             // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more.
             let received: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
-            let known = self.history.get(room).cloned().unwrap_or_default();
-            self.history.insert(room.to_owned(), list.clone());
+            let known = std::mem::replace(self.history.entry(room), list.clone());
             let missing: Vec<Payload> = known
                 .into_iter()
                 .filter(|p| !received.contains(&p.id.as_str()))
@@ -712,6 +711,29 @@ impl Client {
     fn local_id(&mut self) -> String {
         self.seq += 1;
         format!("local-{}", self.seq)
+    }
+}
+
+/// Own recent messages per room. A few rooms at most: a list, not a map (each map type adds its own
+/// copy of the map's code to the wasm).
+#[derive(Debug, Default)]
+struct Histories(Vec<(String, Vec<Payload>)>);
+
+impl Histories {
+    /// The room's list, made empty if there was none.
+    fn entry(&mut self, room: &str) -> &mut Vec<Payload> {
+        let i = match self.0.iter().position(|(r, _)| r == room) {
+            Some(i) => i,
+            None => {
+                self.0.push((room.to_owned(), Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn remove(&mut self, room: &str) {
+        self.0.retain(|(r, _)| r != room);
     }
 }
 

@@ -23,7 +23,7 @@ pub struct Outbox {
 impl Outbox {
     /// Reads what storage held. Unreadable content is an error, never an empty outbox silently.
     pub fn parse(json: &str) -> Result<Self, String> {
-        serde_json::from_str::<Vec<Entry>>(json)
+        serde_json::from_slice::<Vec<Entry>>(json.as_bytes())
             .map(|entries| Self { entries })
             .map_err(|e| format!("the saved outbox cannot be read ({e})"))
     }
