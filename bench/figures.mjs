@@ -121,7 +121,8 @@ export async function latency(env, kind, count) {
 /**
  * A publisher outside the browser sends `count` messages into the tab's room as fast as Mosquitto takes
  * them (QoS 1; Mosquitto then hands them to the tab 20 unacknowledged at a time, its default window). The
- * rate is the tab's: messages rendered after the first, over the time from the first to the last.
+ * rate is the tab's: how far it caught up (the newest message drawn) after the first, over the time from the
+ * first to the newest (see page.mjs: a list that draws only its newest lines skips what scrolls out within a frame).
  */
 export async function ingest(env, kind, count) {
   const room = `in-${nonce()}`;
@@ -134,6 +135,7 @@ export async function ingest(env, kind, count) {
     const g = await waitForGroup(page, prefix, count);
     return {
       rendered: g.count,
+      drawn: g.drawn,
       complete: g.complete,
       rate: g.count > 1 ? ((g.count - 1) * 1000) / (g.last - g.first) : 0,
       seconds: (g.last - g.first) / 1000,

@@ -3,7 +3,11 @@
 // happen, on the clock every tab of the browser shares, `performance.timeOrigin + performance.now()`.
 //
 //   window.__bench.seen          Map text -> when the first <li class="message"> with that .text was added
-//   window.__bench.groups        Map prefix -> {count, first, last}: the texts "PREFIX N" (flooded messages)
+//   window.__bench.groups        Map prefix -> {count, drawn, first, last}: the texts "PREFIX N" (flooded
+//                                messages, numbered from 0 and delivered in order). `count` is how far the
+//                                page has caught up, the highest N drawn + 1, reached at `last`; `drawn` how
+//                                many were drawn. They differ for a list that draws only its newest lines:
+//                                a message that arrives and scrolls out within one frame is never drawn.
 //   window.__bench.longTasks     [{start, duration}] from the Long Tasks API (tasks of 50 ms or more)
 //   window.__bench.frames        Map text -> when the WebSocket frame carrying it arrived (only texts that
 //                                start with `framePrefix`, set while a figure needs it: it costs a decode)
@@ -29,7 +33,7 @@ export function instrument(options) {
 
   b.waitFor = (text) =>
     b.seen.has(text) ? Promise.resolve(b.seen.get(text)) : new Promise((resolve) => b.waiters.set(text, resolve));
-  b.group = (prefix) => b.groups.get(prefix) ?? { count: 0, first: null, last: null };
+  b.group = (prefix) => b.groups.get(prefix) ?? { count: 0, drawn: 0, first: null, last: null };
 
   try {
     new PerformanceObserver((list) => {
@@ -49,12 +53,16 @@ export function instrument(options) {
       waiter(t);
     }
     const space = text.lastIndexOf(' ');
-    if (space > 0) {
+    const n = Number(text.slice(space + 1));
+    if (space > 0 && Number.isInteger(n)) {
       const prefix = text.slice(0, space);
       let g = b.groups.get(prefix);
-      if (!g) b.groups.set(prefix, (g = { count: 0, first: t, last: t }));
-      g.count += 1;
-      g.last = t;
+      if (!g) b.groups.set(prefix, (g = { count: 0, drawn: 0, first: t, last: t }));
+      g.drawn += 1;
+      if (n + 1 > g.count) {
+        g.count = n + 1;
+        g.last = t;
+      }
     }
   };
   new MutationObserver((records) => {

@@ -73,18 +73,25 @@ pub struct ChatState {
     outbox: StoredValue<Outbox>,
     /// Unix ms when the current connection came up (0: not connected).
     pub connected_since: RwSignal<i64>,
-    /// The model changed since the view was last told, which waits for the next animation frame.
+    /// How the view hears of model changes in this animation frame.
     frame: StoredValue<Frame>,
 }
 
-/// Telling the view about model changes at most once per animation frame.
+/// Telling the view about model changes: the first few in an animation frame at once, the rest together at
+/// the next frame.
 #[derive(Debug, Default)]
 struct Frame {
-    /// The view was told during this frame: further changes wait for the next one.
-    waiting: bool,
-    /// Something changed while waiting.
+    /// How often the view was told during this frame.
+    told: u8,
+    /// Something changed that the view was not told about yet.
     dirty: bool,
+    /// A callback for the next frame is waiting.
+    armed: bool,
 }
+
+/// How many changes per animation frame the view hears of at once. A message usually follows its sender's
+/// typing notice, so one is not enough for it to show without waiting for a frame.
+const TOLD_PER_FRAME: u8 = 4;
 
 impl ChatState {
     fn new() -> Self {
@@ -381,32 +388,43 @@ impl ChatState {
 }
 
 impl ChatState {
-    /// Tells the view the model changed: at once if it was not told yet in this animation frame, else once
-    /// at the next frame, for everything that changed until then. A flood of messages is then drawn once per
-    /// frame, not once per message, and a single message without delay.
+    /// Tells the view the model changed: at once for the first few changes in an animation frame, then once
+    /// at the next frame for everything that changed until then. A flood of messages is drawn once per frame,
+    /// not once per message; a single message shows without delay.
     fn model_changed(self) {
-        if self.frame.with_value(|f| f.waiting) {
-            self.frame.update_value(|f| f.dirty = true);
-            return;
-        }
-        self.model.notify();
         if net::page_hidden() {
             // No frames while hidden: every change is told at once.
+            self.model.notify();
             return;
         }
-        self.frame.update_value(|f| f.waiting = true);
-        net::next_frame(move || {
-            let dirty = self
-                .frame
-                .try_update_value(|f| {
-                    f.waiting = false;
-                    std::mem::take(&mut f.dirty)
-                })
-                .unwrap_or(false);
-            if dirty {
-                self.model_changed();
-            }
-        });
+        let (now, arm) = self
+            .frame
+            .try_update_value(|f| {
+                let now = f.told < TOLD_PER_FRAME;
+                if now {
+                    f.told += 1;
+                } else {
+                    f.dirty = true;
+                }
+                (now, !std::mem::replace(&mut f.armed, true))
+            })
+            .unwrap_or((true, false));
+        if now {
+            self.model.notify();
+        }
+        if arm {
+            net::next_frame(move || self.next_frame());
+        }
+    }
+
+    fn next_frame(self) {
+        let dirty = self
+            .frame
+            .try_update_value(|f| std::mem::take(f).dirty)
+            .unwrap_or(false);
+        if dirty {
+            self.model_changed();
+        }
     }
 }
 
