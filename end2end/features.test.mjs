@@ -260,6 +260,33 @@ describe('history and identity', () => {
     }
   });
 
+  test('a busy room draws its newest 100 messages; "Show earlier messages" draws the rest, in order', T, async () => {
+    const room = `busy${nonce()}`;
+    let alice;
+    try {
+      alice = await tab('alice', { hash: `#${room}` });
+      const pub = await run('sh', ['-c',
+        `seq -f 'busy %03g' 0 149 | mosquitto_pub -h 127.0.0.1 -p ${env.broker.tcpPort} -u zed -q 1 -l ` +
+        `-t chat/rooms/${room}/messages/zed`]);
+      assert.equal(pub.code, 0, `mosquitto_pub failed: ${pub.output}`);
+      await waitForMessage(alice, 'busy 149');
+      const drawn = async () => (await messages(alice).locator('.text').allTextContents()).filter((t) => t.startsWith('busy '));
+      const all = Array.from({ length: 150 }, (_, i) => `busy ${String(i).padStart(3, '0')}`);
+      assert.deepEqual(await drawn(), all.slice(50), 'the newest 100, in order');
+      const earlier = alice.getByRole('button', { name: 'Show earlier messages' });
+      await earlier.click();
+      await waitForMessage(alice, 'busy 000');
+      assert.deepEqual(await drawn(), all, 'all 150, in order, once each');
+      assert.equal(await earlier.count(), 0, 'nothing earlier is left to show');
+      // Reading up there, a new message does not move what is shown.
+      await alice.locator('li.message', { hasText: 'busy 000' }).scrollIntoViewIfNeeded();
+      await send(alice, 'while reading');
+      assert.equal((await drawn()).length, 150);
+    } finally {
+      await closeAll(alice);
+    }
+  });
+
   test('nobody can post as someone else', T, async () => {
     let alice;
     let bob;
