@@ -1,6 +1,8 @@
 // Test harness: starts what the end-to-end tests need and stops all of it again, by process id.
 //
 //   - a Mosquitto broker from the repo's mosquitto.conf, with its two ports replaced by free ones;
+//   - or two brokers that behave as one (`startCluster`): the Mosquitto bridge of cluster/mosquitto-spoke.conf,
+//     or the two aedes nodes of cluster/aedes-*.cjs with their own redis-server, all on free ports;
 //   - the release build of the app (`trunk build --release`, offline), served by a small static
 //     HTTP server on a free 127.0.0.1 port;
 //   - headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
@@ -161,16 +163,20 @@ export async function waitFor(what, check, { timeoutMs = 30_000, intervalMs = 10
 // ---- broker -------------------------------------------------------------------------------
 
 /**
- * The repo's mosquitto.conf with its TCP (1883) and WebSocket (9001) ports replaced, for use in
- * `dir`: an `acl_file` (relative to the repo root) is copied into `dir` and the line pointed at it.
+ * A Mosquitto config of the repo (`file`, default mosquitto.conf) with its two ports, plain MQTT first then
+ * WebSocket, replaced, for use in `dir`: an `acl_file` (relative to the repo root) is copied into `dir` and
+ * the line pointed at it. A bridge's `address` is pointed at `bridgeTo` (a TCP port on 127.0.0.1).
  */
-export function brokerConfig(tcpPort, wsPort, dir) {
-  const source = fs.readFileSync(path.join(ROOT, 'mosquitto.conf'), 'utf8');
-  let tcp = 0;
-  let ws = 0;
+export function brokerConfig(tcpPort, wsPort, dir, { file = 'mosquitto.conf', bridgeTo } = {}) {
+  const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const ports = [...source.matchAll(/^listener (\d+)(?=\s)/gm)].map((m) => m[1]);
+  if (ports.length !== 2) {
+    throw new Error(`${file} must have exactly two \`listener PORT ...\` lines, plain MQTT first, then WebSocket`);
+  }
+  let bridges = 0;
   const config = source
-    .replace(/^listener 1883(?=\s)/gm, () => (tcp++, `listener ${tcpPort}`))
-    .replace(/^listener 9001(?=\s)/gm, () => (ws++, `listener ${wsPort}`))
+    .replace(/^listener (\d+)(?=\s)/gm, (_, port) => `listener ${port === ports[0] ? tcpPort : wsPort}`)
+    .replace(/^address 127\.0\.0\.1:\d+\s*$/gm, () => (bridges++, `address 127.0.0.1:${bridgeTo}`))
     .replace(/^persistence_location\s+.*$/gm, () => {
       // Written by mosquitto after it drops to its own user.
       const data = path.join(dir, 'data');
@@ -184,29 +190,36 @@ export function brokerConfig(tcpPort, wsPort, dir) {
       fs.chmodSync(copy, 0o644);
       return `acl_file ${copy}`;
     });
-  if (tcp !== 1 || ws !== 1) {
-    throw new Error('mosquitto.conf must have exactly one `listener 1883 ...` and one `listener 9001 ...` line');
+  if ((bridgeTo === undefined) !== (bridges === 0)) {
+    throw new Error(`${file}: ${bridges} bridge \`address 127.0.0.1:PORT\` lines, bridgeTo ${bridgeTo}`);
   }
   return config;
 }
 
 /**
- * Start Mosquitto on free ports. Run as root it drops to the `mosquitto` user, so its config
- * lives in a world-readable temporary directory.
+ * Start Mosquitto on free ports (`options` go to `brokerConfig`: another config file, a bridge). Run as
+ * root it drops to the `mosquitto` user, so its config lives in a world-readable temporary directory.
  */
-export async function startBroker() {
-  const tcpPort = await freePort();
-  const wsPort = await freePort([tcpPort]);
+export async function startBroker({ name = 'mosquitto', tcpPort, wsPort, ...options } = {}) {
+  tcpPort ??= await freePort();
+  wsPort ??= await freePort([tcpPort]);
   const dir = makeTempDir('mqtt-chat-broker-');
   fs.chmodSync(dir, 0o755);
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, brokerConfig(tcpPort, wsPort, dir), { mode: 0o644 });
+  fs.writeFileSync(conf, brokerConfig(tcpPort, wsPort, dir, options), { mode: 0o644 });
+  return superviseBroker({ name, tcpPort, wsPort, dir, command: 'mosquitto', args: ['-c', conf] });
+}
 
+/**
+ * A broker process (`command args`) listening on `tcpPort` (MQTT) and `wsPort` (WebSocket), started now and
+ * on `restart`; `dir` is removed on `stop`.
+ */
+async function superviseBroker({ name, tcpPort, wsPort, dir, command, args, env }) {
   const launch = async () => {
-    const proc = start('mosquitto', ['-c', conf], { name: 'mosquitto' });
+    const proc = start(command, args, { name, env });
     try {
-      await waitFor('mosquitto to listen', async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto exited:\n${proc.output}`);
+      await waitFor(`${name} to listen`, async () => {
+        if (proc.exitCode !== null) throw new Error(`${name} exited:\n${proc.output}`);
         return (await canConnect(tcpPort)) && (await canConnect(wsPort));
       });
     } catch (err) {
@@ -216,6 +229,7 @@ export async function startBroker() {
     return proc;
   };
   const broker = {
+    name,
     proc: null,
     tcpPort,
     wsPort,
@@ -235,21 +249,135 @@ export async function startBroker() {
     /** Start it again on the same ports, from its persistence file. */
     async restart() {
       broker.proc = await launch();
-      log(`mosquitto restarted, pid ${broker.proc.pid}`);
+      log(`${name} restarted, pid ${broker.proc.pid}`);
     },
     async stop() {
       await stop(broker.proc);
-      removeTempDir(dir);
+      if (dir) removeTempDir(dir);
     },
   };
   try {
     broker.proc = await launch();
   } catch (err) {
+    if (dir) removeTempDir(dir);
+    throw err;
+  }
+  log(`${name} pid ${broker.proc.pid}: mqtt 127.0.0.1:${tcpPort}, ws 127.0.0.1:${wsPort}`);
+  return broker;
+}
+
+// ---- two brokers as one ---------------------------------------------------------------------
+
+/** The cluster kinds `startCluster` knows, as the README and scripts/cluster name them. */
+export const CLUSTERS = ['mosquitto', 'aedes'];
+
+/**
+ * Two brokers that behave as one, on free ports: `mosquitto`, the repo's mosquitto.conf as the hub and
+ * cluster/mosquitto-spoke.conf bridged to it; `aedes`, the nodes of cluster/aedes-1.cjs and aedes-2.cjs on a
+ * redis-server of their own. Resolves once a message published on either broker reaches the other.
+ * Returns {kind, brokers: [first, second], redis?, stop()}; each broker as `startBroker`'s. `ports` fixes
+ * the ports instead: {brokers: [[tcp, ws], [tcp, ws]], redis} (scripts/cluster).
+ */
+export async function startCluster(kind, ports = {}) {
+  const fixed = (i) => ({ tcpPort: ports.brokers?.[i]?.[0], wsPort: ports.brokers?.[i]?.[1] });
+  const cluster = { kind, brokers: [], parts: [] };
+  cluster.stop = async () => {
+    for (const part of cluster.parts.reverse()) await part.stop();
+    cluster.parts = [];
+  };
+  try {
+    if (kind === 'mosquitto') {
+      const hub = await startBroker({ name: 'mosquitto-hub', ...fixed(0) });
+      cluster.parts.push(hub);
+      const spoke = await startBroker({
+        name: 'mosquitto-spoke', file: 'cluster/mosquitto-spoke.conf', bridgeTo: hub.tcpPort, ...fixed(1),
+      });
+      cluster.parts.push(spoke);
+      cluster.brokers = [hub, spoke];
+    } else if (kind === 'aedes') {
+      cluster.redis = await startRedis(ports.redis);
+      cluster.parts.push(cluster.redis);
+      for (const n of [1, 2]) {
+        const node = await startAedes(`cluster/aedes-${n}.cjs`, cluster.redis.port, `aedes-${n}`, fixed(n - 1));
+        cluster.parts.push(node);
+        cluster.brokers.push(node);
+      }
+    } else {
+      throw new Error(`unknown cluster ${kind} (expected one of ${CLUSTERS.join(', ')})`);
+    }
+    await clusterJoined(cluster.brokers);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+/** A redis-server on a free loopback port, keeping nothing on disk beyond its temporary directory. */
+async function startRedis(port) {
+  port ??= await freePort();
+  const dir = makeTempDir('mqtt-chat-redis-');
+  const proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', 'no'], { name: 'redis' });
+  try {
+    // Answering PING, not just listening: a client that connects while redis is still loading fails its
+    // ready check, and aedes' redis emitter then dies ("Connection in subscriber mode").
+    await waitFor('redis-server to answer', async () => {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited:\n${proc.output}`);
+      const { code, output } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { name: 'redis-cli' });
+      return code === 0 && output.trim() === 'PONG';
+    });
+  } catch (err) {
+    await stop(proc);
     removeTempDir(dir);
     throw err;
   }
-  log(`mosquitto pid ${broker.proc.pid}: mqtt 127.0.0.1:${tcpPort}, ws 127.0.0.1:${wsPort}`);
-  return broker;
+  log(`redis-server pid ${proc.pid}: 127.0.0.1:${port}`);
+  return {
+    proc,
+    port,
+    async stop() {
+      await stop(proc);
+      removeTempDir(dir);
+    },
+  };
+}
+
+/** An aedes-cli node (end2end's npm devDependency) with `config` (relative to the repo) on free ports. */
+async function startAedes(config, redisPort, name, { tcpPort, wsPort } = {}) {
+  tcpPort ??= await freePort();
+  wsPort ??= await freePort([tcpPort]);
+  const aedes = path.join(ROOT, 'end2end', 'node_modules', '.bin', 'aedes');
+  if (!fs.existsSync(aedes)) throw new Error(`no ${aedes}: run scripts/install --test (npm ci in end2end/)`);
+  return superviseBroker({
+    name,
+    tcpPort,
+    wsPort,
+    command: aedes,
+    args: ['--config', path.join(ROOT, config)],
+    env: { AEDES_PORT: String(tcpPort), AEDES_WS_PORT: String(wsPort), REDIS_PORT: String(redisPort) },
+  });
+}
+
+/**
+ * Waits until a message published on each broker reaches a subscriber on the other (a bridge connects, and
+ * subscribes, a moment after its broker starts), with mosquitto_pub/sub as a user the ACL lets do it.
+ */
+async function clusterJoined(brokers) {
+  const user = 'probe';
+  const topic = `chat/rooms/cluster-probe/messages/${user}`;
+  for (const [from, to] of [[brokers[0], brokers[1]], [brokers[1], brokers[0]]]) {
+    await waitFor(`${from.name} to reach ${to.name}`, async () => {
+      const sub = start('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(to.tcpPort), '-u', user, '-t', topic,
+        '-C', '1', '-W', '2', '-q', '1'], { name: 'probe-sub' });
+      await new Promise((r) => setTimeout(r, 300));
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(from.tcpPort), '-u', user, '-t', topic, '-q', '1',
+        '-m', 'probe'], { name: 'probe-pub' });
+      const { code } = await sub.exited;
+      return code === 0 && sub.output.includes('probe');
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+  }
+  log(`${brokers.map((b) => b.name).join(' and ')} pass messages both ways`);
 }
 
 // ---- app ----------------------------------------------------------------------------------
@@ -371,8 +499,11 @@ export async function launchBrowser({ args = [] } = {}) {
 
 // ---- everything together ------------------------------------------------------------------
 
-/** Start broker, app server and browser; `env.stop()` undoes whatever of it was started. */
-export async function setUp() {
+/**
+ * Start broker, app server and browser; `env.stop()` undoes whatever of it was started. Without `broker`,
+ * no broker (a suite that starts its own): `env.serverUrl` is the app without a `?broker=`.
+ */
+export async function setUp({ broker = true } = {}) {
   const env = { cleanups: [] };
   env.stop = async () => {
     for (const cleanup of env.cleanups.reverse()) {
@@ -387,13 +518,16 @@ export async function setUp() {
   try {
     const build = await buildApp();
     env.cleanups.push(() => build.cleanup());
-    env.broker = await startBroker();
-    env.cleanups.push(() => env.broker.stop());
+    if (broker) {
+      env.broker = await startBroker();
+      env.cleanups.push(() => env.broker.stop());
+    }
     const server = await serve(build.dist);
     env.cleanups.push(() => server.stop());
     env.browser = await launchBrowser();
     env.cleanups.push(() => env.browser.close());
-    env.appUrl = `${server.url}?broker=${env.broker.wsUrl}`;
+    env.serverUrl = server.url;
+    if (broker) env.appUrl = `${server.url}?broker=${env.broker.wsUrl}`;
   } catch (err) {
     await env.stop();
     throw err;
@@ -405,10 +539,10 @@ export async function setUp() {
  * For a test file: `setUp()` before its tests and `stop()` after them. The returned object is filled in
  * (broker, browser, appUrl) once the `before` hook has run.
  */
-export function useSetUp() {
+export function useSetUp(options) {
   const env = {};
   before(async () => {
-    Object.assign(env, await setUp());
+    Object.assign(env, await setUp(options));
   }, { timeout: 40 * 60_000 });
   after(async () => {
     await env.stop?.();
@@ -441,4 +575,29 @@ export function listeningSockets() {
 /** 127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x.y.z. */
 export function isLoopback(host) {
   return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || /^::ffff:127\.\d+\.\d+\.\d+$/i.test(host);
+}
+
+/**
+ * For scripts that run brokers until stopped (broker.mjs, cluster.mjs): on SIGINT/SIGTERM `stop()` and exit 0;
+ * if one of `brokers` dies first, print its output, `stop()` the rest and exit 1.
+ */
+export function runUntilSignal(stop, brokers) {
+  let stopping = false;
+  const shutdown = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(code);
+  };
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
+  process.once('SIGTERM', () => shutdown(0));
+  process.once('SIGINT', () => shutdown(0));
+  for (const broker of brokers) {
+    broker.proc.exited.then(({ code, signal }) => {
+      if (stopping) return;
+      console.error(`[${broker.name}] exited (code ${code}, signal ${signal}):\n${broker.proc.output}`);
+      shutdown(1);
+    });
+  }
 }
