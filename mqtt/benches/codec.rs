@@ -112,7 +112,7 @@ fn theirs(packet: &mqtt::Packet<'_>) -> v4::Packet {
             filters: s
                 .topics
                 .iter()
-                .map(|(f, q)| v4::SubscribeFilter::new(f.as_str().to_owned(), their_qos(*q)))
+                .map(|(f, q)| v4::SubscribeFilter::new(f.as_str().to_owned(), their_qos(q)))
                 .collect(),
         }),
         P::SubAck(s) => v4::Packet::SubAck(v4::SubAck::new(
@@ -120,7 +120,7 @@ fn theirs(packet: &mqtt::Packet<'_>) -> v4::Packet {
             s.return_codes
                 .iter()
                 .map(|code| match code {
-                    Some(q) => v4::SubscribeReasonCode::Success(their_qos(*q)),
+                    Some(q) => v4::SubscribeReasonCode::Success(their_qos(q)),
                     None => v4::SubscribeReasonCode::Failure,
                 })
                 .collect(),

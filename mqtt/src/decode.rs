@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 
 use crate::error::DecodeError;
+use crate::list::List;
 use crate::packet::*;
 use crate::topic::{is_plain_ascii_filter, is_plain_ascii_topic, TopicFilter, TopicName};
 
@@ -139,48 +140,54 @@ fn decode_body(header: FixedHeader, body: &[u8]) -> Result<Packet<'_>, DecodeErr
                 _ => Packet::UnsubAck(pid),
             }
         }
+        // The lists are checked here and kept as the bytes they are: decoding them allocates nothing.
         8 => {
             let pid = r.pid()?;
-            let mut topics = Vec::new();
+            let topics = r.buf;
             while !r.is_empty() {
-                let filter = r.filter()?;
+                r.filter()?;
                 let byte = r.u8("requested QoS")?;
                 // [MQTT-3.8.3-4] The upper six bits are reserved.
-                let qos = QoS::from_bits(byte).ok_or(DecodeError::InvalidRequestedQos(byte))?;
-                topics.push((filter, qos));
+                QoS::from_bits(byte).ok_or(DecodeError::InvalidRequestedQos(byte))?;
             }
             if topics.is_empty() {
                 return Err(DecodeError::NoTopicFilters("SUBSCRIBE")); // [MQTT-3.8.3-3]
             }
-            Packet::Subscribe(Subscribe { pid, topics })
+            Packet::Subscribe(Subscribe {
+                pid,
+                topics: List::Wire(topics),
+            })
         }
         9 => {
             let pid = r.pid()?;
-            let return_codes = r
-                .rest()
+            let return_codes = r.rest();
+            if let Some(&code) = return_codes
                 .iter()
-                .map(|&code| match code {
-                    0x80 => Ok(None),
-                    _ => QoS::from_bits(code)
-                        .map(Some)
-                        .ok_or(DecodeError::InvalidSubAckReturnCode(code)), // [MQTT-3.9.3-2]
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                .find(|&&code| code != 0x80 && QoS::from_bits(code).is_none())
+            {
+                return Err(DecodeError::InvalidSubAckReturnCode(code)); // [MQTT-3.9.3-2]
+            }
             if return_codes.is_empty() {
                 return Err(DecodeError::NoTopicFilters("SUBACK"));
             }
-            Packet::SubAck(SubAck { pid, return_codes })
+            Packet::SubAck(SubAck {
+                pid,
+                return_codes: List::Wire(return_codes),
+            })
         }
         10 => {
             let pid = r.pid()?;
-            let mut topics = Vec::new();
+            let topics = r.buf;
             while !r.is_empty() {
-                topics.push(r.filter()?);
+                r.filter()?;
             }
             if topics.is_empty() {
                 return Err(DecodeError::NoTopicFilters("UNSUBSCRIBE")); // [MQTT-3.10.3-2]
             }
-            Packet::Unsubscribe(Unsubscribe { pid, topics })
+            Packet::Unsubscribe(Unsubscribe {
+                pid,
+                topics: List::Wire(topics),
+            })
         }
         12 => {
             exact_length(body, 0)?;

@@ -80,11 +80,17 @@ impl Packet<'_> {
                 if s.topics.is_empty() {
                     return Err(EncodeError::NoTopicFilters("SUBSCRIBE")); // [MQTT-3.8.3-3]
                 }
-                let mut len = 2;
-                for (filter, _) in &s.topics {
-                    len += topic_len(filter.as_str()) + 1;
+                match s.topics.wire() {
+                    Some(bytes) => 2 + bytes.len(),
+                    None => {
+                        2 + s
+                            .topics
+                            .items()
+                            .iter()
+                            .map(|(f, _)| topic_len(f.as_str()) + 1)
+                            .sum::<usize>()
+                    }
                 }
-                len
             }
             Packet::SubAck(s) => {
                 if s.return_codes.is_empty() {
@@ -96,11 +102,17 @@ impl Packet<'_> {
                 if u.topics.is_empty() {
                     return Err(EncodeError::NoTopicFilters("UNSUBSCRIBE")); // [MQTT-3.10.3-2]
                 }
-                let mut len = 2;
-                for filter in &u.topics {
-                    len += topic_len(filter.as_str());
+                match u.topics.wire() {
+                    Some(bytes) => 2 + bytes.len(),
+                    None => {
+                        2 + u
+                            .topics
+                            .items()
+                            .iter()
+                            .map(|f| topic_len(f.as_str()))
+                            .sum::<usize>()
+                    }
                 }
-                len
             }
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
         })
@@ -148,22 +160,35 @@ impl Packet<'_> {
             | Packet::UnsubAck(pid) => out.extend_from_slice(&pid.get().to_be_bytes()),
             Packet::Subscribe(s) => {
                 out.extend_from_slice(&s.pid.get().to_be_bytes());
-                for (filter, qos) in &s.topics {
-                    write_str(out, filter.as_str());
-                    out.push(*qos as u8);
+                match s.topics.wire() {
+                    Some(bytes) => out.extend_from_slice(bytes),
+                    None => {
+                        for (filter, qos) in s.topics.items() {
+                            write_str(out, filter.as_str());
+                            out.push(*qos as u8);
+                        }
+                    }
                 }
             }
             Packet::SubAck(s) => {
                 out.extend_from_slice(&s.pid.get().to_be_bytes());
-                out.extend(s.return_codes.iter().map(|code| match code {
-                    Some(qos) => *qos as u8,
-                    None => 0x80,
-                }));
+                match s.return_codes.wire() {
+                    Some(bytes) => out.extend_from_slice(bytes),
+                    None => out.extend(s.return_codes.items().iter().map(|code| match code {
+                        Some(qos) => *qos as u8,
+                        None => 0x80,
+                    })),
+                }
             }
             Packet::Unsubscribe(u) => {
                 out.extend_from_slice(&u.pid.get().to_be_bytes());
-                for filter in &u.topics {
-                    write_str(out, filter.as_str());
+                match u.topics.wire() {
+                    Some(bytes) => out.extend_from_slice(bytes),
+                    None => {
+                        for filter in u.topics.items() {
+                            write_str(out, filter.as_str());
+                        }
+                    }
                 }
             }
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}

@@ -5,12 +5,14 @@
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod list;
 pub mod packet;
 pub mod session;
 pub mod topic;
 
 pub use decode::{decode, Decoder, MAX_PACKET_SIZE};
 pub use error::{DecodeError, EncodeError};
+pub use list::List;
 pub use packet::*;
 pub use session::{
     CloseReason, Event, Message, Millis, Options, ProtocolError, Session, SessionError, Will,

@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU16;
 
+use crate::list::List;
 use crate::topic::{TopicFilter, TopicName};
 
 /// A packet identifier: never 0 [MQTT-2.3.1-1].
@@ -72,7 +73,7 @@ pub enum Packet<'a> {
     PubRel(Pid),
     PubComp(Pid),
     Subscribe(Subscribe<'a>),
-    SubAck(SubAck),
+    SubAck(SubAck<'a>),
     Unsubscribe(Unsubscribe<'a>),
     UnsubAck(Pid),
     PingReq,
@@ -199,20 +200,20 @@ pub struct Publish<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe<'a> {
     pub pid: Pid,
-    pub topics: Vec<(TopicFilter<'a>, QoS)>,
+    pub topics: List<'a, (TopicFilter<'a>, QoS)>,
 }
 
 /// SUBACK [MQTT-3.9]: one return code per requested filter, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubAck {
+pub struct SubAck<'a> {
     pub pid: Pid,
     /// `Some(granted QoS)`, or `None` for 0x80, a refusal.
-    pub return_codes: Vec<Option<QoS>>,
+    pub return_codes: List<'a, Option<QoS>>,
 }
 
 /// UNSUBSCRIBE [MQTT-3.10].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsubscribe<'a> {
     pub pid: Pid,
-    pub topics: Vec<TopicFilter<'a>>,
+    pub topics: List<'a, TopicFilter<'a>>,
 }

@@ -412,7 +412,13 @@ impl Session {
         }
         let pid = core.next_pid()?;
         let count = topics.len();
-        core.try_send(&Packet::Subscribe(Subscribe { pid, topics }), now)?;
+        core.try_send(
+            &Packet::Subscribe(Subscribe {
+                pid,
+                topics: topics.into(),
+            }),
+            now,
+        )?;
         core.subscribes.insert(pid.get(), count);
         Ok(pid)
     }
@@ -427,7 +433,13 @@ impl Session {
             return Err(SessionError::NotConnected);
         }
         let pid = core.next_pid()?;
-        core.try_send(&Packet::Unsubscribe(Unsubscribe { pid, topics }), now)?;
+        core.try_send(
+            &Packet::Unsubscribe(Unsubscribe {
+                pid,
+                topics: topics.into(),
+            }),
+            now,
+        )?;
         core.unsubscribes.insert(pid.get());
         Ok(pid)
     }
@@ -588,7 +600,7 @@ impl Core {
                     }
                     self.events.push_back(Event::Subscribed {
                         pid: ack.pid,
-                        granted: ack.return_codes,
+                        granted: ack.return_codes.iter().collect(),
                     });
                 }
             }

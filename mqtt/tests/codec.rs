@@ -115,7 +115,7 @@ fn publish_qos1_carries_topic_packet_id_and_payload() {
 #[test]
 fn subscribe_suback_unsubscribe_encode_as_the_spec_shows() {
     golden(
-        Packet::Subscribe(Subscribe { pid: pid(1), topics: vec![(filter("a/+"), QoS::AtLeastOnce), (filter("#"), QoS::ExactlyOnce)] }),
+        Packet::Subscribe(Subscribe { pid: pid(1), topics: vec![(filter("a/+"), QoS::AtLeastOnce), (filter("#"), QoS::ExactlyOnce)].into() }),
         &[
             0x82, 12,               // SUBSCRIBE, flags 0010
             0, 1,                   // packet id
@@ -124,11 +124,11 @@ fn subscribe_suback_unsubscribe_encode_as_the_spec_shows() {
         ],
     );
     golden(
-        Packet::SubAck(SubAck { pid: pid(1), return_codes: vec![Some(QoS::AtMostOnce), Some(QoS::ExactlyOnce), None] }),
+        Packet::SubAck(SubAck { pid: pid(1), return_codes: vec![Some(QoS::AtMostOnce), Some(QoS::ExactlyOnce), None].into() }),
         &[0x90, 5, 0, 1, 0x00, 0x02, 0x80],
     );
     golden(
-        Packet::Unsubscribe(Unsubscribe { pid: pid(7), topics: vec![filter("a"), filter("b/#")] }),
+        Packet::Unsubscribe(Unsubscribe { pid: pid(7), topics: vec![filter("a"), filter("b/#")].into() }),
         &[0xA2, 10, 0, 7, 0, 1, b'a', 0, 3, b'b', b'/', b'#'],
     );
 }
@@ -281,7 +281,7 @@ fn encoder_refuses_what_must_not_be_sent() {
     );
     let p = Packet::Subscribe(Subscribe {
         pid: pid(1),
-        topics: vec![],
+        topics: vec![].into(),
     });
     assert_eq!(
         p.encode(&mut out),
@@ -429,7 +429,7 @@ fn sample_packets() -> Vec<Packet<'static>> {
         }),
         Packet::SubAck(SubAck {
             pid: pid(1),
-            return_codes: vec![Some(QoS::AtLeastOnce)],
+            return_codes: vec![Some(QoS::AtLeastOnce)].into(),
         }),
         Packet::PubRel(pid(9)),
         Packet::PingResp,
@@ -533,7 +533,7 @@ fn build(p: &Parts) -> Packet<'_> {
         }),
         9 => Packet::SubAck(SubAck {
             pid: p.pid,
-            return_codes: p.codes.clone(),
+            return_codes: p.codes.clone().into(),
         }),
         10 => Packet::Unsubscribe(Unsubscribe {
             pid: p.pid,

@@ -295,7 +295,7 @@ fn subscribe_and_unsubscribe_ids_stay_in_use_until_their_acks() {
     );
     let ack = bytes(Packet::SubAck(SubAck {
         pid: sub,
-        return_codes: vec![Some(QoS::AtMostOnce)],
+        return_codes: vec![Some(QoS::AtMostOnce)].into(),
     }));
     s.handle_bytes(&ack, 2).unwrap();
     assert_eq!(
@@ -847,7 +847,7 @@ fn subscribe_and_unsubscribe_need_at_least_one_topic_filter() {
     assert_eq!(s.poll_transmit(), None);
     let empty = Packet::Unsubscribe(Unsubscribe {
         pid: pid(1),
-        topics: vec![],
+        topics: vec![].into(),
     });
     assert_eq!(
         empty.encode(&mut Vec::new()),

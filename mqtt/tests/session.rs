@@ -212,7 +212,7 @@ fn subscribe_reports_granted_and_refused_filters() {
     sent(&mut s);
     let ack = bytes(Packet::SubAck(SubAck {
         pid: id,
-        return_codes: vec![Some(QoS::AtLeastOnce), None],
+        return_codes: vec![Some(QoS::AtLeastOnce), None].into(),
     }));
     s.handle_bytes(&ack, 1).unwrap();
     assert_eq!(
@@ -232,7 +232,7 @@ fn a_suback_with_the_wrong_number_of_codes_is_a_violation() {
         .unwrap();
     let ack = bytes(Packet::SubAck(SubAck {
         pid: id,
-        return_codes: vec![Some(QoS::AtMostOnce)],
+        return_codes: vec![Some(QoS::AtMostOnce)].into(),
     }));
     assert_eq!(
         s.handle_bytes(&ack, 1),

@@ -121,11 +121,12 @@ pub fn mixed() -> Workload {
                 (filter("chat/rooms/general/messages/+"), QoS::AtLeastOnce),
                 (filter("chat/presence/+"), QoS::AtMostOnce),
                 (filter("chat/rooms/general/typing/#"), QoS::ExactlyOnce),
-            ],
+            ]
+            .into(),
         }),
         Packet::SubAck(SubAck {
             pid: pid(1),
-            return_codes: vec![Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce), None],
+            return_codes: vec![Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce), None].into(),
         }),
         Packet::Publish(Publish {
             dup: false,
@@ -142,7 +143,7 @@ pub fn mixed() -> Workload {
         Packet::PubComp(pid(3)),
         Packet::Unsubscribe(Unsubscribe {
             pid: pid(4),
-            topics: vec![filter("chat/rooms/general/typing/#")],
+            topics: vec![filter("chat/rooms/general/typing/#")].into(),
         }),
         Packet::UnsubAck(pid(4)),
         Packet::PingReq,
