@@ -120,3 +120,66 @@ export async function waitForOnline(page, expected, which = 'Everyone', timeout 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Types each of `texts` into the composer and sends it, as fast as the page takes them. */
+export async function typeAll(page, texts) {
+  const box = page.getByRole('textbox', { name: 'Message' });
+  for (const text of texts) {
+    await box.fill(text);
+    await box.press('Enter');
+  }
+}
+
+/**
+ * Polls until `page` shows at least `total` messages whose text matches `pattern` and none of its own is
+ * pending, with every earlier message drawn; returns those texts in the order shown. Fails after `timeout` ms, saying how far it got.
+ */
+export async function waitForTexts(page, pattern, total, timeout = 600_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const { texts, pending, hidden } = await page.evaluate((source) => {
+      const re = new RegExp(source);
+      // The list draws the newest messages only: ask for the earlier ones until all are drawn.
+      const earlier = [...document.querySelectorAll('button')].filter((b) => b.textContent === 'Show earlier messages');
+      for (const button of earlier) button.click();
+      return {
+        hidden: earlier.length > 0,
+        texts: [...document.querySelectorAll('li.message .text')].map((e) => e.textContent).filter((t) => re.test(t)),
+        pending: document.querySelectorAll('li.message.pending').length,
+      };
+    }, pattern.source);
+    if (texts.length >= total && pending === 0 && !hidden) return texts;
+    if (Date.now() > deadline) {
+      assert.fail(`${page.label}: ${texts.length} of ${total} messages after ${timeout / 1000} s, ${pending} pending`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** `texts` (as `waitForTexts` gives them, each "SENDER ...") hold `total` messages, once each, in per-sender order. */
+export function assertOnceInOrder(label, texts, total, senders) {
+  assert.equal(texts.length, total, `${label}: ${texts.length} messages`);
+  assert.equal(new Set(texts).size, total, `${label}: a message is shown twice`);
+  for (const name of senders) {
+    const own = texts.filter((t) => t.startsWith(`${name} `));
+    assert.deepEqual(own, [...own].sort(), `${label}: ${name}'s messages out of order`);
+  }
+}
+
+/**
+ * Sends each of `texts` as `typeAll` does, but from inside the page: sets the composer's value, fires its
+ * input event and submits its form, yielding to the page between messages. The same path through the app,
+ * without a round trip to the test per keystroke, for runs of hundreds of messages.
+ */
+export async function submitAll(page, texts) {
+  await page.getByRole('textbox', { name: 'Message' }).waitFor();
+  await page.evaluate(async (all) => {
+    const box = document.getElementById('message');
+    for (const text of all) {
+      box.value = text;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      box.form.requestSubmit();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  }, texts);
+}
