@@ -12,8 +12,8 @@
 // through the environment (AEDES_PORT, AEDES_WS_PORT, REDIS_PORT); the tests use that to run on free ports.
 'use strict'
 
-// aedes 1.2 never acknowledges a persistent client's SUBSCRIBE of several filters on a redis persistence.
-require('./aedes-subscribe-fix.cjs')
+// Two aedes 1.2 bugs with a redis persistence, worked around (read the file).
+require('./aedes-fixes.cjs')
 
 const port = (name, fallback) => Number(process.env[name] || fallback)
 const redis = { host: '127.0.0.1', port: port('REDIS_PORT', 6390) }
