@@ -159,7 +159,7 @@ for (const kind of CLUSTERS) {
       }
     });
 
-    // Last: it kills the first broker.
+    // Last: it kills the first broker (and starts it again).
     test('a tab whose broker is killed moves to the other and loses nothing it sent', T, async () => {
       const n = nonce();
       const hash = `#f${n}`;
@@ -192,6 +192,12 @@ for (const kind of CLUSTERS) {
         await shownOnce([ann, ben], [`before ${n}`, reply]);
         assert.deepEqual(await ann.locator('li.message.own', { hasText: 'while moving' }).locator('.delivery').allTextContents(),
           ['sent', 'sent', 'sent']);
+
+        // The first broker is back, and first in ann's list: a reload still stays where her session is.
+        await cluster.brokers[0].restart();
+        await ann.reload();
+        await onBroker(ann, 1);
+        await waitForMessage(ann, reply);
       } finally {
         await closeAll(ann, ben);
       }
