@@ -792,11 +792,19 @@ fn merge(list: &mut Vec<Payload>, new: &[Payload]) -> bool {
     list.iter().map(|p| &p.id).ne(before.iter())
 }
 
-/// Orders a history list oldest first and keeps its newest [`HISTORY_LEN`] messages.
+/// Orders a history list oldest first (equal times keep their order) and keeps its newest [`HISTORY_LEN`]
+/// messages. Each message is inserted into a list of at most [`HISTORY_LEN`]: no sort routine in the wasm, and
+/// a long list from the network costs at most its length times [`HISTORY_LEN`].
 fn keep_newest(list: &mut Vec<Payload>) {
-    list.sort_by_key(|p| p.sent_at);
-    let excess = list.len().saturating_sub(HISTORY_LEN);
-    list.drain(..excess);
+    let mut kept: Vec<Payload> = Vec::with_capacity(HISTORY_LEN + 1);
+    for p in list.drain(..) {
+        let at = kept.partition_point(|q| q.sent_at <= p.sent_at);
+        kept.insert(at, p);
+        if kept.len() > HISTORY_LEN {
+            kept.remove(0);
+        }
+    }
+    *list = kept;
 }
 
 /// Cuts a text to at most [`MAX_TEXT_BYTES`] at a character boundary.
@@ -1043,6 +1051,24 @@ mod tests {
         let ev = events(&mut c);
         assert_eq!(ev.len(), HISTORY_LEN);
         assert!(matches!(&ev[0], ChatEvent::Message(m) if m.id == "z4950"));
+    }
+
+    #[test]
+    fn keeping_the_newest_orders_by_time_and_keeps_equal_times_in_their_order() {
+        // 120 messages, times out of order and often equal: the result must be a stable sort's newest 50.
+        let list: Vec<Payload> = (0..120)
+            .map(|i| Payload {
+                id: format!("m{i}"),
+                text: String::new(),
+                sent_at: (i * 37) % 23,
+            })
+            .collect();
+        let mut expected = list.clone();
+        expected.sort_by_key(|p| p.sent_at);
+        expected.drain(..expected.len() - HISTORY_LEN);
+        let mut kept = list;
+        keep_newest(&mut kept);
+        assert_eq!(kept, expected);
     }
 
     #[test]
