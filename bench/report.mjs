@@ -1,6 +1,8 @@
 // The benchmark's table: from the raw runs of bench/run.mjs to one markdown table, figure by figure, with
 // the ratio ours / reference and the issue's goal for each.
 
+import { formatTable } from '../end2end/cross-broker-latency.mjs';
+
 const KB = 1000; // decimal units, as the issue counts (mqtt.min.js: "105 KB gzipped")
 const MB = 1000 * 1000;
 
@@ -152,9 +154,11 @@ export function table(results) {
   if (!o.ingest.complete || !r.ingest.complete || !s.native.complete) notes.push('an ingest run did not receive every message (see JSON)');
   if (o.hidden || r.hidden) notes.push('a tab was not visible during a figure (see JSON)');
   if (s.ours.ingest.rates.length) notes.push(`ingest runs (msgs/s): ours ${o.ingest.rates.join(', ')}; mqtt.js ${r.ingest.rates.join(', ')}; native ${s.native.rates.join(', ')}`);
-  if (results.brokers) notes.push(`--brokers: ${JSON.stringify(results.brokers)}`);
   if (results.error) notes.push(`the run failed: ${results.error.split('\n')[0]}`);
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
+  if (Array.isArray(results.brokers)) {
+    lines.push('', 'Tab → tab latency within one broker and across two (`--brokers`; tab A on broker 1, tab B on broker 2):', '', formatTable(results.brokers));
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -109,7 +109,7 @@ try {
       }
     }
   }
-  if (args.has('--brokers')) results.brokers = await crossBroker(env, app);
+  if (args.has('--brokers')) results.brokers = await crossBroker();
 } catch (err) {
   results.error = String(err?.stack ?? err);
   console.error(err);
@@ -169,18 +169,11 @@ function machine() {
 }
 
 /**
- * `--brokers`: latency across two brokers, from end2end/cross-broker-latency.mjs (written separately).
- * Its exported function is called with {browser, appUrl, messages}; whatever it returns goes in the results.
+ * `--brokers`: tab → tab latency on one Mosquitto, across a Mosquitto bridge and across an aedes pair
+ * (end2end/cross-broker-latency.mjs: its own build, brokers and browser, after the main figures).
  */
-async function crossBroker(env, app) {
-  const file = path.join(ROOT, 'end2end', 'cross-broker-latency.mjs');
-  if (!fs.existsSync(file)) {
-    log('--brokers: end2end/cross-broker-latency.mjs does not exist yet; skipped');
-    return { skipped: 'end2end/cross-broker-latency.mjs does not exist' };
-  }
-  const mod = await import(file);
-  const fn = mod.default ?? mod.crossBrokerLatency ?? Object.values(mod).find((v) => typeof v === 'function');
-  if (!fn) return { skipped: 'end2end/cross-broker-latency.mjs exports no function' };
-  log('--brokers: cross-broker latency ...');
-  return fn({ browser: env.browser, appUrl: app.url, messages: config.messages });
+async function crossBroker() {
+  const { measureCrossBrokerLatency } = await import(path.join(ROOT, 'end2end', 'cross-broker-latency.mjs'));
+  log('--brokers: latency within one broker and across two (Mosquitto bridge, aedes pair) ...');
+  return measureCrossBrokerLatency({ n: Math.max(200, Math.min(config.messages, 1000)) });
 }
