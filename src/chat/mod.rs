@@ -10,6 +10,7 @@ pub mod model;
 pub mod names;
 pub mod outbox;
 pub mod settings;
+pub mod sorted;
 pub mod topic;
 
 pub use client::{

@@ -1,12 +1,12 @@
 //! What the chat shows: conversations with their timelines and unread counts, who is online where, who is
 //! typing. Plain state changed by [`ChatEvent`]s and user actions, so the UI only renders it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::client::{ChatEvent, ChatMessage, Delivery};
 use super::conversation::{Conversation, Timeline};
 use super::message::Presence;
+use super::sorted::SortedMap;
 
 /// How long "is typing" lasts after the last notice (ms).
 pub const TYPING_TTL_MS: i64 = 5_000;
@@ -46,11 +46,11 @@ pub struct Conv {
 #[derive(Debug)]
 pub struct Model {
     current: Conversation,
-    convs: BTreeMap<Conversation, Conv>,
+    convs: SortedMap<Conversation, Conv>,
     /// user -> client id -> presence of that tab.
-    presence: BTreeMap<String, BTreeMap<String, Presence>>,
+    presence: SortedMap<String, SortedMap<String, Presence>>,
     /// (room, user) -> when the typing notice expires (Unix ms).
-    typing: BTreeMap<(String, String), i64>,
+    typing: SortedMap<(String, String), i64>,
     /// The number the next message gets.
     next_seq: u64,
 }
@@ -59,18 +59,15 @@ impl Model {
     pub fn new(rooms: &[String], current: Conversation) -> Self {
         let mut model = Self {
             current: current.clone(),
-            convs: BTreeMap::new(),
-            presence: BTreeMap::new(),
-            typing: BTreeMap::new(),
+            convs: SortedMap::default(),
+            presence: SortedMap::default(),
+            typing: SortedMap::default(),
             next_seq: 0,
         };
         for room in rooms {
-            model
-                .convs
-                .entry(Conversation::Room(room.clone()))
-                .or_default();
+            model.convs.get_or_default(Conversation::Room(room.clone()));
         }
-        model.convs.entry(current).or_default();
+        model.convs.get_or_default(current);
         model
     }
 
@@ -116,7 +113,7 @@ impl Model {
                 client_id,
                 presence,
             } => {
-                let tabs = self.presence.entry(user.clone()).or_default();
+                let tabs = self.presence.get_or_default(user.clone());
                 match presence {
                     Some(p) => {
                         tabs.insert(client_id.clone(), p.clone());
@@ -154,7 +151,7 @@ impl Model {
             seq: self.next_seq,
             message,
         };
-        let conv = self.convs.entry(item.conversation.clone()).or_default();
+        let conv = self.convs.get_or_default(item.conversation.clone());
         let added = conv.timeline.insert(Arc::new(item)).is_some();
         self.next_seq += u64::from(added);
         added
@@ -162,7 +159,7 @@ impl Model {
 
     /// Shows a conversation (creating it) and marks it read.
     pub fn open(&mut self, conv: Conversation) {
-        self.convs.entry(conv.clone()).or_default().unread = 0;
+        self.convs.get_or_default(conv.clone()).unread = 0;
         self.current = conv;
     }
 
