@@ -90,10 +90,14 @@ pub fn MessageList() -> impl IntoView {
             lines_of(all.get(from..).unwrap_or_default())
         })
     });
+    // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
+    // so only a position above this one is the reader scrolling up.
+    let followed_to = StoredValue::new(0);
     let follow = move || {
         if start.get_untracked().is_none() {
             if let Some(ol) = list.get_untracked() {
                 ol.set_scroll_top(ol.scroll_height());
+                followed_to.set_value(ol.scroll_top());
             }
         }
     };
@@ -106,14 +110,30 @@ pub fn MessageList() -> impl IntoView {
         let Some(ol) = list.get_untracked() else {
             return;
         };
-        let at_bottom = ol.scroll_height() - ol.scroll_top() - ol.client_height() < NEAR_BOTTOM_PX;
+        let top = ol.scroll_top();
+        let at_bottom = ol.scroll_height() - top - ol.client_height() < NEAR_BOTTOM_PX;
+        let scrolled_up = top < followed_to.get_value() - 1;
         match (at_bottom, start.get_untracked()) {
             (true, Some(_)) => start.set(None),
-            (false, None) => start.set(Some(first.get_value())),
+            (false, None) if scrolled_up => start.set(Some(first.get_value())),
             _ => {}
         }
     };
-    let earlier = move |_| start.set(Some(first.get_value().saturating_sub(WINDOW)));
+    // The list has no scroll anchoring (style: `overflow-anchor: none`; the browser's would move the view when old
+    // lines give way at the top, and that would read as the reader scrolling up), so the lines drawn above keep
+    // the view where it was by hand.
+    let earlier = move |_| {
+        let Some(ol) = list.get_untracked() else {
+            return;
+        };
+        let (height, top) = (ol.scroll_height(), ol.scroll_top());
+        start.set(Some(first.get_value().saturating_sub(WINDOW)));
+        crate::net::next_frame(move || {
+            if let Some(ol) = list.get_untracked() {
+                ol.set_scroll_top(top + ol.scroll_height() - height);
+            }
+        });
+    };
     let has_earlier = move || {
         lines.track();
         first.get_value() > 0
