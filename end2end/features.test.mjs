@@ -276,6 +276,13 @@ describe('history and identity', () => {
       const earlier = alice.getByRole('button', { name: 'Show earlier messages' });
       await earlier.click();
       await waitForMessage(alice, 'busy 000');
+      // The view stays where it was: the line that was first is still in sight, now below the new ones.
+      await alice.waitForFunction(() => {
+        const list = document.querySelector('[role=log]').getBoundingClientRect();
+        const line = [...document.querySelectorAll('li.message')].find((li) => li.textContent.includes('busy 050'));
+        const at = line?.getBoundingClientRect();
+        return at && at.bottom > list.top && at.top < list.bottom;
+      }, null, { timeout: 5_000 });
       assert.deepEqual(await drawn(), all, 'all 150, in order, once each');
       assert.equal(await earlier.count(), 0, 'nothing earlier is left to show');
       // Reading up there, a new message does not move what is shown.
