@@ -93,10 +93,16 @@ pub fn MessageList() -> impl IntoView {
     // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
     // so only a position above this one is the reader scrolling up.
     let followed_to = StoredValue::new(0);
+    // Where the list itself last put the view: the scroll event that follows is not the reader's.
+    let placed_at = StoredValue::new(None::<i32>);
+    let place = move |ol: &web_sys::HtmlOListElement, top: i32| {
+        ol.set_scroll_top(top);
+        placed_at.set_value(Some(ol.scroll_top()));
+    };
     let follow = move || {
         if start.get_untracked().is_none() {
             if let Some(ol) = list.get_untracked() {
-                ol.set_scroll_top(ol.scroll_height());
+                place(&ol, ol.scroll_height());
                 followed_to.set_value(ol.scroll_top());
             }
         }
@@ -111,6 +117,11 @@ pub fn MessageList() -> impl IntoView {
             return;
         };
         let top = ol.scroll_top();
+        let placed = placed_at.get_value();
+        placed_at.set_value(None);
+        if placed == Some(top) {
+            return;
+        }
         let at_bottom = ol.scroll_height() - top - ol.client_height() < NEAR_BOTTOM_PX;
         let scrolled_up = top < followed_to.get_value() - 1;
         match (at_bottom, start.get_untracked()) {
@@ -130,7 +141,7 @@ pub fn MessageList() -> impl IntoView {
         start.set(Some(first.get_value().saturating_sub(WINDOW)));
         crate::net::next_frame(move || {
             if let Some(ol) = list.get_untracked() {
-                ol.set_scroll_top(top + ol.scroll_height() - height);
+                place(&ol, top + ol.scroll_height() - height);
             }
         });
     };
