@@ -3,7 +3,6 @@
 //! Like the session below it, it does no I/O and reads no clock: the caller passes `now` (monotonic ms,
 //! for protocol timers) and `wall` (Unix ms, for timestamps).
 
-use std::borrow::Borrow;
 use std::collections::{HashSet, VecDeque};
 
 use mqtt::{Event, Millis, Options, QoS, Session, SessionError, Will};
@@ -12,6 +11,7 @@ use thiserror::Error;
 use super::conversation::{Conversation, Entry};
 use super::message::{self, Body, Payload, Presence, Typing};
 use super::names::{self, NameError};
+use super::sorted::SortedMap;
 use super::topic::{self, Route};
 
 /// The room everybody starts in.
@@ -151,22 +151,22 @@ pub struct Client {
     /// The SUBSCRIBE whose SUBACK ends [`Phase::Syncing`].
     sync_pid: Option<u16>,
     /// The filters of each SUBSCRIBE awaiting its SUBACK, to name a refused one.
-    subscribing: ListMap<u16, Vec<String>>,
+    subscribing: SortedMap<u16, Vec<String>>,
     /// History filters to unsubscribe once the SUBACK with this packet id arrives: the retained histories
     /// (sent at QoS 0, so never held back by the in-flight window) have all arrived before it.
-    history_reads: ListMap<u16, Vec<String>>,
+    history_reads: SortedMap<u16, Vec<String>>,
     /// Unix ms when this tab last came online.
     since: i64,
     seq: u64,
     /// Own messages awaiting PUBACK: packet id -> message id.
-    pending: ListMap<u16, String>,
+    pending: SortedMap<u16, String>,
     /// (sender, id) of every message reported, so a redelivery is shown once.
     seen: HashSet<(String, String)>,
     /// Own recent messages per room: what this user's retained history holds.
-    history: ListMap<String, Vec<Payload>>,
+    history: SortedMap<String, Vec<Payload>>,
     /// Retained presence seen for this name from other browsers, while syncing.
     name_taken: bool,
-    typing_sent: ListMap<String, Millis>,
+    typing_sent: SortedMap<String, Millis>,
     events: VecDeque<ChatEvent>,
 }
 
@@ -201,15 +201,15 @@ impl Client {
             rooms,
             phase: Phase::Offline,
             sync_pid: None,
-            subscribing: ListMap::default(),
-            history_reads: ListMap::default(),
+            subscribing: SortedMap::default(),
+            history_reads: SortedMap::default(),
             since: 0,
             seq: 0,
-            pending: ListMap::default(),
+            pending: SortedMap::default(),
             seen: HashSet::new(),
-            history: ListMap::default(),
+            history: SortedMap::default(),
             name_taken: false,
-            typing_sent: ListMap::default(),
+            typing_sent: SortedMap::default(),
             events: VecDeque::new(),
         })
     }
@@ -397,7 +397,7 @@ impl Client {
     /// Adds own messages to this user's history of `room` and, if that changed it, publishes the history
     /// (retained: the broker keeps one per sender and room). Returns whether it changed.
     fn remember(&mut self, room: &str, new: &[Payload], now: Millis) -> bool {
-        let list = self.history.entry(room.to_owned());
+        let list = self.history.get_or_default(room.to_owned());
         if !merge(list, new) {
             return false;
         }
@@ -558,7 +558,7 @@ impl Client {
                 // Own messages from other tabs of this user join this tab's idea of the user's history.
                 if sender == self.id.name {
                     if let Body::Chat(p) = message::parse(payload) {
-                        merge(self.history.entry(room.to_owned()), &[p]);
+                        merge(self.history.get_or_default(room.to_owned()), &[p]);
                     }
                 }
             }
@@ -638,7 +638,8 @@ impl Client {
         if sender == self.id.name {
             // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more.
             let received: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
-            let known = std::mem::replace(self.history.entry(room.to_owned()), list.clone());
+            let known =
+                std::mem::replace(self.history.get_or_default(room.to_owned()), list.clone());
             let missing: Vec<Payload> = known
                 .into_iter()
                 .filter(|p| !received.contains(&p.id.as_str()))
@@ -712,70 +713,6 @@ impl Client {
     fn local_id(&mut self) -> String {
         self.seq += 1;
         format!("local-{}", self.seq)
-    }
-}
-
-/// A map kept as a list, for the client's small maps (a few rooms, the packets in flight): each hash map
-/// or B-tree map type brings its own copy of the map's code into the wasm; a list's is a few loops.
-#[derive(Debug)]
-struct ListMap<K, V>(Vec<(K, V)>);
-
-impl<K, V> Default for ListMap<K, V> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-impl<K: PartialEq, V> ListMap<K, V> {
-    fn position<Q: PartialEq + ?Sized>(&self, key: &Q) -> Option<usize>
-    where
-        K: Borrow<Q>,
-    {
-        self.0.iter().position(|(k, _)| k.borrow() == key)
-    }
-
-    fn get<Q: PartialEq + ?Sized>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-    {
-        self.0
-            .iter()
-            .find(|(k, _)| k.borrow() == key)
-            .map(|(_, v)| v)
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        match self.position(&key) {
-            Some(i) => self.0[i].1 = value,
-            None => self.0.push((key, value)),
-        }
-    }
-
-    /// The value of `key`, made the default if there was none.
-    fn entry(&mut self, key: K) -> &mut V
-    where
-        V: Default,
-    {
-        let i = match self.position(&key) {
-            Some(i) => i,
-            None => {
-                self.0.push((key, V::default()));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
-    }
-
-    fn remove<Q: PartialEq + ?Sized>(&mut self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-    {
-        let i = self.position(key)?;
-        Some(self.0.swap_remove(i).1)
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
     }
 }
 

@@ -1,5 +1,6 @@
-//! A map kept as a vector sorted by key. The model holds a handful of conversations, people and typing
-//! notices, where a vector is as quick as a tree, and every `BTreeMap` type costs the page kilobytes of code.
+//! A map kept as a vector sorted by key, for the chat's small maps (a few conversations, people, rooms, packets
+//! in flight): there a vector is as quick as a hash or B-tree map, and each of those map types brings kilobytes
+//! of its own code into the page.
 
 use std::borrow::Borrow;
 
@@ -74,6 +75,10 @@ impl<K: Ord, V> SortedMap<K, V> {
     {
         let at = self.find(key).ok()?;
         Some(self.0.remove(at).1)
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
