@@ -80,39 +80,19 @@ impl Packet<'_> {
                 if s.topics.is_empty() {
                     return Err(EncodeError::NoTopicFilters("SUBSCRIBE")); // [MQTT-3.8.3-3]
                 }
-                match s.topics.wire() {
-                    Some(bytes) => 2 + bytes.len(),
-                    None => {
-                        2 + s
-                            .topics
-                            .items()
-                            .iter()
-                            .map(|(f, _)| topic_len(f.as_str()) + 1)
-                            .sum::<usize>()
-                    }
-                }
+                2 + s.topics.encoded_len()
             }
             Packet::SubAck(s) => {
                 if s.return_codes.is_empty() {
                     return Err(EncodeError::NoTopicFilters("SUBACK"));
                 }
-                2 + s.return_codes.len()
+                2 + s.return_codes.encoded_len()
             }
             Packet::Unsubscribe(u) => {
                 if u.topics.is_empty() {
                     return Err(EncodeError::NoTopicFilters("UNSUBSCRIBE")); // [MQTT-3.10.3-2]
                 }
-                match u.topics.wire() {
-                    Some(bytes) => 2 + bytes.len(),
-                    None => {
-                        2 + u
-                            .topics
-                            .items()
-                            .iter()
-                            .map(|f| topic_len(f.as_str()))
-                            .sum::<usize>()
-                    }
-                }
+                2 + u.topics.encoded_len()
             }
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => 0,
         })
@@ -160,36 +140,15 @@ impl Packet<'_> {
             | Packet::UnsubAck(pid) => out.extend_from_slice(&pid.get().to_be_bytes()),
             Packet::Subscribe(s) => {
                 out.extend_from_slice(&s.pid.get().to_be_bytes());
-                match s.topics.wire() {
-                    Some(bytes) => out.extend_from_slice(bytes),
-                    None => {
-                        for (filter, qos) in s.topics.items() {
-                            write_str(out, filter.as_str());
-                            out.push(*qos as u8);
-                        }
-                    }
-                }
+                s.topics.write(out);
             }
             Packet::SubAck(s) => {
                 out.extend_from_slice(&s.pid.get().to_be_bytes());
-                match s.return_codes.wire() {
-                    Some(bytes) => out.extend_from_slice(bytes),
-                    None => out.extend(s.return_codes.items().iter().map(|code| match code {
-                        Some(qos) => *qos as u8,
-                        None => 0x80,
-                    })),
-                }
+                s.return_codes.write(out);
             }
             Packet::Unsubscribe(u) => {
                 out.extend_from_slice(&u.pid.get().to_be_bytes());
-                match u.topics.wire() {
-                    Some(bytes) => out.extend_from_slice(bytes),
-                    None => {
-                        for filter in u.topics.items() {
-                            write_str(out, filter.as_str());
-                        }
-                    }
-                }
+                u.topics.write(out);
             }
             Packet::PingReq | Packet::PingResp | Packet::Disconnect => {}
         }
@@ -262,7 +221,7 @@ fn write_bin(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     write_bin(out, s.as_bytes());
 }
 

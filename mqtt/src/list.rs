@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::encode::write_str;
 use crate::packet::QoS;
 use crate::topic::TopicFilter;
 
@@ -12,6 +13,11 @@ pub trait WireItem<'a>: Sized + Clone {
     /// Reads one element from the front of `bytes`: `None` at the end, or (never after the decoder checked
     /// the bytes) at something malformed.
     fn read(bytes: &mut &'a [u8]) -> Option<Self>;
+
+    /// How many bytes [`WireItem::write`] appends.
+    fn encoded_len(&self) -> usize;
+
+    fn write(&self, out: &mut Vec<u8>);
 }
 
 #[derive(Clone)]
@@ -45,19 +51,19 @@ impl<'a, T: WireItem<'a>> List<'a, T> {
         }
     }
 
-    /// The elements of a list that was built (empty for one that was decoded).
-    pub(crate) fn items(&self) -> &[T] {
+    /// How many bytes the list takes in its packet.
+    pub(crate) fn encoded_len(&self) -> usize {
         match self {
-            List::Wire(_) => &[],
-            List::Items(items) => items,
+            List::Wire(bytes) => bytes.len(),
+            List::Items(items) => items.iter().map(T::encoded_len).sum(),
         }
     }
 
-    /// The list's encoding, when it was decoded: the encoder copies it as it is.
-    pub(crate) fn wire(&self) -> Option<&'a [u8]> {
+    /// Appends the list's encoding: a decoded list's bytes as they are.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
-            List::Wire(bytes) => Some(bytes),
-            List::Items(_) => None,
+            List::Wire(bytes) => out.extend_from_slice(bytes),
+            List::Items(items) => items.iter().for_each(|item| item.write(out)),
         }
     }
 }
@@ -113,12 +119,30 @@ impl<'a> WireItem<'a> for (TopicFilter<'a>, QoS) {
         let f = filter(bytes)?;
         Some((f, QoS::from_bits(byte(bytes)?)?))
     }
+
+    fn encoded_len(&self) -> usize {
+        self.0.encoded_len() + 1
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        self.0.write(out);
+        out.push(self.1 as u8);
+    }
 }
 
 /// UNSUBSCRIBE: a topic filter.
 impl<'a> WireItem<'a> for TopicFilter<'a> {
     fn read(bytes: &mut &'a [u8]) -> Option<Self> {
         filter(bytes)
+    }
+
+    /// A topic filter is at most 65,535 bytes (checked when it was made), after its 16-bit length.
+    fn encoded_len(&self) -> usize {
+        2 + self.as_str().len()
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        write_str(out, self.as_str());
     }
 }
 
@@ -129,6 +153,14 @@ impl WireItem<'_> for Option<QoS> {
             0x80 => Some(None),
             code => QoS::from_bits(code).map(Some),
         }
+    }
+
+    fn encoded_len(&self) -> usize {
+        1
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.map_or(0x80, |qos| qos as u8));
     }
 }
 
