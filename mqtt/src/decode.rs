@@ -296,6 +296,17 @@ fn nul_or(s: &str, invalid: fn(String) -> DecodeError) -> DecodeError {
     }
 }
 
+/// `bytes` as a string, if it is not empty and `plain` (which accepts only ASCII) accepts it: the one-pass
+/// check of a topic name or filter.
+#[inline(always)]
+fn plain_ascii(bytes: &[u8], plain: fn(&[u8]) -> bool) -> Option<&str> {
+    if bytes.is_empty() || !plain(bytes) {
+        return None;
+    }
+    // SAFETY: `plain` accepts only ASCII bytes, and ASCII is well-formed UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
 /// A cursor over one packet's body; every read is bounds-checked.
 struct Reader<'a> {
     buf: &'a [u8],
@@ -360,10 +371,8 @@ impl<'a> Reader<'a> {
     /// pass; anything else takes the full UTF-8 check, so the errors are the same either way.
     fn topic_name(&mut self, field: &'static str) -> Result<TopicName<'a>, DecodeError> {
         let bytes = self.bin(field)?;
-        if !bytes.is_empty() && is_plain_ascii_topic(bytes) {
-            // SAFETY: every byte is ASCII (checked just above), and ASCII is well-formed UTF-8.
-            let s = unsafe { std::str::from_utf8_unchecked(bytes) };
-            // Not empty (checked), at most 65,535 bytes (a 16-bit length), no wildcard or U+0000 (checked).
+        if let Some(s) = plain_ascii(bytes, is_plain_ascii_topic) {
+            // Not empty, at most 65,535 bytes (a 16-bit length), no wildcard or U+0000.
             return Ok(TopicName::new_unchecked(s));
         }
         let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
@@ -373,10 +382,8 @@ impl<'a> Reader<'a> {
     /// Like [`Self::topic_name`], for a topic filter.
     fn filter(&mut self) -> Result<TopicFilter<'a>, DecodeError> {
         let bytes = self.bin("topic filter")?;
-        if !bytes.is_empty() && is_plain_ascii_filter(bytes) {
-            // SAFETY: every byte is ASCII (checked just above), and ASCII is well-formed UTF-8.
-            let s = unsafe { std::str::from_utf8_unchecked(bytes) };
-            // Not empty (checked), at most 65,535 bytes (a 16-bit length), wildcard rules (checked).
+        if let Some(s) = plain_ascii(bytes, is_plain_ascii_filter) {
+            // Not empty, at most 65,535 bytes (a 16-bit length), the wildcard rules kept.
             return Ok(TopicFilter::new_unchecked(s));
         }
         let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
