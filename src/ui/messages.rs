@@ -72,24 +72,23 @@ pub fn MessageList() -> impl IntoView {
     let list = NodeRef::<Ol>::new();
     // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
     let start = RwSignal::new(None::<usize>);
-    // Where the drawn lines begin, and whether there are earlier ones.
-    let first = StoredValue::new(0usize);
     let conversation = Memo::new(move |_| state.model.with(|m| m.current().clone()));
     Effect::new(move || {
         conversation.track();
         start.set(None);
     });
-    let lines = Memo::new(move |_| {
+    // The index of the first message drawn, and the lines drawn.
+    let window = Memo::new(move |_| {
         let from = start.get();
         state.model.with(|m| {
             let all = m.messages(m.current());
             let from = from
                 .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
                 .min(all.len());
-            first.set_value(from);
-            lines_of(all.get(from..).unwrap_or_default())
+            (from, lines_of(all.get(from..).unwrap_or_default()))
         })
     });
+    let first = move || window.with_untracked(|(from, _)| *from);
     // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
     // so only a position above this one is the reader scrolling up.
     let followed_to = StoredValue::new(0);
@@ -108,7 +107,7 @@ pub fn MessageList() -> impl IntoView {
         }
     };
     Effect::new(move || {
-        lines.track();
+        window.track();
         // After the list is drawn.
         crate::net::next_frame(follow);
     });
@@ -126,7 +125,7 @@ pub fn MessageList() -> impl IntoView {
         let scrolled_up = top < followed_to.get_value() - 1;
         match (at_bottom, start.get_untracked()) {
             (true, Some(_)) => start.set(None),
-            (false, None) if scrolled_up => start.set(Some(first.get_value())),
+            (false, None) if scrolled_up => start.set(Some(first())),
             _ => {}
         }
     };
@@ -138,17 +137,14 @@ pub fn MessageList() -> impl IntoView {
             return;
         };
         let (height, top) = (ol.scroll_height(), ol.scroll_top());
-        start.set(Some(first.get_value().saturating_sub(WINDOW)));
+        start.set(Some(first().saturating_sub(WINDOW)));
         crate::net::next_frame(move || {
             if let Some(ol) = list.get_untracked() {
                 place(&ol, top + ol.scroll_height() - height);
             }
         });
     };
-    let has_earlier = move || {
-        lines.track();
-        first.get_value() > 0
-    };
+    let has_earlier = move || window.with(|(from, _)| *from > 0);
     let typing = move || {
         let now = state.clock.get();
         let who = state.model.with(|m| {
@@ -173,7 +169,7 @@ pub fn MessageList() -> impl IntoView {
                     <button type="button" class="link" on:click=earlier>"Show earlier messages"</button>
                 </li>
             </Show>
-            <For each=move || lines.get() key=Line::key let:line>
+            <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
                 {match line {
                     Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
                     Line::Message(m) => view! { <MessageItem m/> }.into_any(),
