@@ -15,6 +15,7 @@ pub use error::{DecodeError, EncodeError};
 pub use list::List;
 pub use packet::*;
 pub use session::{
-    CloseReason, Event, Message, Millis, Options, ProtocolError, Session, SessionError, Will,
+    CloseReason, Event, Message, Millis, Options, Oversized, ProtocolError, Session, SessionError,
+    Will,
 };
 pub use topic::{TopicFilter, TopicName};

@@ -73,6 +73,18 @@ pub struct Message {
     pub dup: bool,
 }
 
+/// A PUBLISH larger than [`Options::max_packet_size`]: its fixed header, topic and packet id were read, the
+/// payload was skipped as it arrived (never buffered), and a QoS 1/2 one was acknowledged as usual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    pub topic: String,
+    /// Bytes of the payload that was skipped.
+    pub payload_len: usize,
+    pub qos: QoS,
+    pub retain: bool,
+    pub dup: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// CONNACK accepted the connection.
@@ -81,6 +93,8 @@ pub enum Event {
     },
     /// An application message arrived; a QoS 2 message is reported once only.
     Message(Message),
+    /// An application message too large to take arrived and was skipped; reported once, like a message.
+    Oversized(Oversized),
     /// An outgoing QoS 1 message was acknowledged (PUBACK) or a QoS 2 one completed (PUBCOMP).
     Delivered(Pid),
     /// SUBACK: per requested filter, the granted QoS or `None` for a refusal (0x80).

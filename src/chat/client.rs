@@ -440,6 +440,7 @@ impl Client {
                 }
                 Event::Subscribed { pid, granted } => self.on_subscribed(pid.get(), &granted, now),
                 Event::Unsubscribed(_) => {}
+                Event::Oversized(_) => {}
                 Event::Closed(reason) => {
                     self.phase = Phase::Offline;
                     let retry = !matches!(
