@@ -9,7 +9,7 @@ use mqtt::{Event, Millis, Options, QoS, Session, SessionError, Will};
 use thiserror::Error;
 
 use super::conversation::{Conversation, Entry};
-use super::message::{self, Body, Payload, Presence, Typing};
+use super::message::{self, Body, Payload, Presence, Typing, MAX_ROOMS};
 use super::names::{self, NameError};
 use super::sorted::SortedMap;
 use super::topic::{self, Route};
@@ -20,6 +20,18 @@ pub const DEFAULT_ROOM: &str = "general";
 pub const MAX_TEXT_BYTES: usize = 4000;
 /// How many of a sender's own messages their retained history keeps per room.
 pub const HISTORY_LEN: usize = 50;
+/// The largest payload this app sends or takes: a full history, worst case. Each of its [`HISTORY_LEN`]
+/// entries is `{"id":"…","text":"…","sent_at":N}`: 30 bytes of punctuation, an id of at most
+/// [`message::MAX_ID_BYTES`] and a text of at most [`MAX_TEXT_BYTES`], every byte JSON-escaped as `\u00XX`
+/// (6 bytes), and 20 digits: 30 + 64 × 6 + 4,000 × 6 + 20 = 24,434 bytes; 50 of them, 49 commas and the
+/// brackets: 1,221,751 bytes. Rounded up. The brokers' `message_size_limit` is the same number.
+pub const MAX_PAYLOAD_BYTES: usize = 1_250_000;
+/// The largest packet taken whole: [`MAX_PAYLOAD_BYTES`], the fixed header (5), the topic (2 + 65,535) and a
+/// packet id (2). A larger PUBLISH is skipped as it arrives and shown as a notice; never buffered.
+pub const MAX_PACKET_BYTES: usize = MAX_PAYLOAD_BYTES + 5 + 2 + 65_535 + 2;
+/// A message dated further ahead of this reader's clock (ms) is shown at the time it arrived, so that nobody
+/// can pin a message below the newest ones.
+pub const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60_000;
 /// The keep-alive: the broker drops a silent client after 1.5 × this (and publishes its will).
 ///
 /// Chrome runs a hidden tab's timers late: at most once a minute after five minutes hidden. So the session
@@ -36,6 +48,52 @@ pub enum Content {
     Text(String),
     /// A payload that is not UTF-8, of this many bytes.
     Unreadable(usize),
+    /// A payload over [`MAX_PACKET_BYTES`], skipped unread: what it was and its size in bytes.
+    TooLarge(Kind, usize),
+}
+
+/// What a topic carries, in words for notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Message,
+    DirectMessage,
+    History,
+    Presence,
+    Typing,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Message => "message",
+            Self::DirectMessage => "direct message",
+            Self::History => "history",
+            Self::Presence => "presence message",
+            Self::Typing => "typing notice",
+        })
+    }
+}
+
+/// "a history from eve too large to show, 3.1 MB": the notice for a payload skipped unread.
+pub fn too_large(kind: Kind, sender: &str, bytes: usize) -> String {
+    format!(
+        "a {kind} from {} too large to show, {}",
+        names::display(sender),
+        size_words(bytes)
+    )
+}
+
+/// A size for people: "3.1 MB", "120 KB", "900 bytes" (decimal units, rounded; integers only, so that no
+/// float formatting lands in the page).
+pub fn size_words(bytes: usize) -> String {
+    if bytes >= 999_500 {
+        let tenths = (bytes + 50_000) / 100_000;
+        format!("{}.{} MB", tenths / 10, tenths % 10)
+    } else if bytes >= 1_000 {
+        format!("{} KB", (bytes + 500) / 1_000)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +162,24 @@ pub enum ChatEvent {
     },
     /// The broker refused a subscription (SUBACK 0x80).
     SubscriptionRefused(String),
+    /// A presence or typing notice too large to read was skipped (once per topic); size in bytes.
+    TooLarge {
+        kind: Kind,
+        sender: String,
+        bytes: usize,
+    },
     /// The connection ended; the words say why. `retry`: whether connecting again may help (not after a
     /// refusal, a name in use, or saying goodbye).
     Closed { reason: String, retry: bool },
+}
+
+/// Why a room cannot be joined.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error("a tab can be in at most {MAX_ROOMS} rooms at once")]
+    TooManyRooms,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -177,6 +250,7 @@ impl Client {
         options.username = Some(name.clone());
         options.password = id.password.clone().map(String::into_bytes);
         options.keep_alive = KEEP_ALIVE_SECS;
+        options.max_packet_size = MAX_PACKET_BYTES;
         options.ping_interval = Some(PING_INTERVAL_MS);
         // A persistent session: the broker queues what arrives while this tab is away (its client id is
         // kept across reloads), and our session resends what the broker did not acknowledge.
@@ -279,9 +353,12 @@ impl Client {
     }
 
     /// Joins a room (creating it, if nobody was there): subscribes and updates this tab's presence.
-    pub fn join_room(&mut self, room: &str, now: Millis) -> Result<(), NameError> {
+    pub fn join_room(&mut self, room: &str, now: Millis) -> Result<(), JoinError> {
         let room = names::validate(room)?;
         if !self.rooms.iter().any(|r| r == room) {
+            if self.rooms.len() >= MAX_ROOMS {
+                return Err(JoinError::TooManyRooms);
+            }
             self.rooms.push(room.to_owned());
             if self.session.is_connected() {
                 self.subscribe_rooms(&[room.to_owned()], Vec::new(), false, now);
@@ -338,7 +415,7 @@ impl Client {
         now: Millis,
         wall: i64,
     ) -> Result<ChatMessage, SendError> {
-        let text = text.trim();
+        let text = message::clean_text(text.trim().to_owned());
         if text.is_empty() {
             return Err(SendError::Empty);
         }
@@ -348,7 +425,7 @@ impl Client {
         self.seq += 1;
         let payload = Payload {
             id: format!("{}-{}", self.id.client_id, self.seq),
-            text: text.to_owned(),
+            text,
             sent_at: wall,
         };
         self.resend(to, payload, now)
@@ -440,7 +517,7 @@ impl Client {
                 }
                 Event::Subscribed { pid, granted } => self.on_subscribed(pid.get(), &granted, now),
                 Event::Unsubscribed(_) => {}
-                Event::Oversized(_) => {}
+                Event::Oversized(o) => self.on_oversized(&o.topic, o.payload_len, wall),
                 Event::Closed(reason) => {
                     self.phase = Phase::Offline;
                     let retry = !matches!(
@@ -583,7 +660,7 @@ impl Client {
                 let presence = if payload.is_empty() {
                     None
                 } else {
-                    serde_json::from_slice::<Presence>(payload).ok()
+                    message::parse_presence(payload)
                 };
                 let ours = client_id == self.id.client_id;
                 if ours && presence.is_none() && retained {
@@ -634,7 +711,7 @@ impl Client {
         // A history is at most HISTORY_LEN messages; a longer one (not written by this app) is cut to its newest.
         keep_newest(&mut list);
         for p in &list {
-            self.on_payload(to.clone(), sender, p.clone(), false);
+            self.on_payload(to.clone(), sender, p.clone(), false, wall);
         }
         if sender == self.id.name {
             // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more.
@@ -660,7 +737,7 @@ impl Client {
         wall: i64,
     ) {
         match message::parse(payload) {
-            Body::Chat(p) => self.on_payload(to, sender, p, live),
+            Body::Chat(p) => self.on_payload(to, sender, p, live, wall),
             Body::Plain(text) => {
                 let id = self.local_id();
                 self.report(to, sender, id, Content::Text(text), wall, live);
@@ -672,8 +749,50 @@ impl Client {
         }
     }
 
-    fn on_payload(&mut self, to: Conversation, sender: &str, p: Payload, live: bool) {
-        self.report(to, sender, p.id, Content::Text(p.text), p.sent_at, live);
+    /// A PUBLISH too large to take: one notice per sender and topic, where its content would have shown.
+    fn on_oversized(&mut self, topic: &str, bytes: usize, wall: i64) {
+        let Some(route) = topic::route(topic) else {
+            return;
+        };
+        let id = format!("too-large {topic}");
+        let (to, sender, kind, live) = match route {
+            Route::RoomMessage { room, sender } => (Some(room), sender, Kind::Message, true),
+            Route::History { room, sender } => (Some(room), sender, Kind::History, false),
+            Route::Direct { recipient, sender } if recipient == self.id.name => {
+                let to = Conversation::Direct(sender.to_owned());
+                let content = Content::TooLarge(Kind::DirectMessage, bytes);
+                self.report(to, sender, id, content, wall, true);
+                return;
+            }
+            Route::Direct { .. } => return,
+            Route::Presence { user, .. } => (None, user, Kind::Presence, true),
+            Route::Typing { sender, .. } => (None, sender, Kind::Typing, true),
+        };
+        match to {
+            Some(room) => {
+                let to = Conversation::Room(room.to_owned());
+                self.report(to, sender, id, Content::TooLarge(kind, bytes), wall, live);
+            }
+            None => {
+                if self.seen.insert((sender.to_owned(), id)) {
+                    self.events.push_back(ChatEvent::TooLarge {
+                        kind,
+                        sender: sender.to_owned(),
+                        bytes,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_payload(&mut self, to: Conversation, sender: &str, p: Payload, live: bool, wall: i64) {
+        // A time far ahead of ours (or before 1970) is not believed: the message shows when it arrived.
+        let sent_at = if p.sent_at < 0 || p.sent_at > wall.saturating_add(MAX_CLOCK_AHEAD_MS) {
+            wall
+        } else {
+            p.sent_at
+        };
+        self.report(to, sender, p.id, Content::Text(p.text), sent_at, live);
     }
 
     fn report(
@@ -690,8 +809,9 @@ impl Client {
         }
         let (content, truncated) = match content {
             Content::Text(text) if text.len() > MAX_TEXT_BYTES => {
-                (Content::Text(truncate(text)), true)
+                (Content::Text(message::clean_text(truncate(text))), true)
             }
+            Content::Text(text) => (Content::Text(message::clean_text(text)), false),
             other => (other, false),
         };
         let delivery = if sender == self.id.name {
@@ -1199,6 +1319,169 @@ mod tests {
     }
 
     #[test]
+    fn a_time_far_ahead_or_before_1970_shows_as_the_arrival_time() {
+        let mut c = online("alice");
+        let now = 1_700_000_000_000;
+        for (id, sent_at, shown) in [
+            ("a", now + MAX_CLOCK_AHEAD_MS, now + MAX_CLOCK_AHEAD_MS),
+            ("b", now + MAX_CLOCK_AHEAD_MS + 1, now),
+            ("c", i64::MAX, now),
+            ("d", -5, now),
+            ("e", now - 1_000, now - 1_000),
+        ] {
+            let json = message::to_json(&Payload {
+                id: id.into(),
+                text: "x".into(),
+                sent_at,
+            });
+            c.receive(
+                &publish("chat/rooms/general/messages/bob", 1, &json, false),
+                2,
+                now,
+            );
+            let ev = events(&mut c);
+            let [ChatEvent::Message(m)] = &ev[..] else {
+                panic!("{ev:?}")
+            };
+            assert_eq!(m.sent_at, shown, "{id}");
+        }
+    }
+
+    #[test]
+    fn control_characters_from_others_and_from_us_become_visible() {
+        let mut c = online("alice");
+        c.receive(
+            &publish(
+                "chat/rooms/general/messages/bob",
+                1,
+                "a\u{7}b\u{202E}c".as_bytes(),
+                false,
+            ),
+            2,
+            2,
+        );
+        let ev = events(&mut c);
+        let [ChatEvent::Message(m)] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(m.content, Content::Text("a\u{FFFD}b\u{202E}c".into()));
+        let sent = c.send(&general(), "x\u{1b}[2Jy", 3, 3).unwrap();
+        assert_eq!(sent.content, Content::Text("x\u{FFFD}[2Jy".into()));
+    }
+
+    #[test]
+    fn a_history_of_ten_thousand_entries_shows_its_newest_50() {
+        let mut c = online("alice");
+        let list: Vec<Payload> = (0..10_000)
+            .map(|i| Payload {
+                id: format!("h{i}"),
+                text: String::new(),
+                sent_at: i,
+            })
+            .collect();
+        let json = message::to_json(&list);
+        assert!(json.len() < MAX_PAYLOAD_BYTES);
+        c.receive(
+            &publish("chat/rooms/general/history/eve", 1, &json, true),
+            2,
+            20_000,
+        );
+        let ids: Vec<String> = events(&mut c)
+            .into_iter()
+            .filter_map(|e| match e {
+                ChatEvent::Message(m) => Some(m.id),
+                _ => None,
+            })
+            .collect();
+        let newest: Vec<String> = (9_950..10_000).map(|i| format!("h{i}")).collect();
+        assert_eq!(ids, newest);
+    }
+
+    #[test]
+    fn a_tab_is_in_at_most_100_rooms() {
+        let mut c = online("alice");
+        for i in 1..MAX_ROOMS {
+            c.join_room(&format!("r{i}"), 3).unwrap();
+        }
+        assert_eq!(c.rooms().len(), MAX_ROOMS);
+        assert_eq!(c.join_room("one-more", 4), Err(JoinError::TooManyRooms));
+        assert_eq!(c.join_room("r1", 4), Ok(()), "joining again is no new room");
+    }
+
+    #[test]
+    fn an_oversized_payload_shows_one_notice_where_it_would_have_shown() {
+        let mut c = online("alice");
+        let big = vec![b'x'; MAX_PACKET_BYTES];
+        for round in 0..2 {
+            for (topic, retain) in [
+                ("chat/rooms/general/history/eve", true),
+                ("chat/rooms/general/messages/eve", false),
+                ("chat/users/eve/presence/x", true),
+                ("chat/users/alice/dm/eve", false),
+            ] {
+                let bytes = publish(topic, 7, &big, retain);
+                // In chunks, as a WebSocket delivers it.
+                for chunk in bytes.chunks(64 * 1024) {
+                    c.receive(chunk, 2, 2);
+                }
+            }
+            let (_, acks) = sent(&mut c);
+            assert_eq!(
+                acks.iter().filter(|a| *a == "PubAck(7)").count(),
+                4,
+                "each is acknowledged, round {round}"
+            );
+            let ev = events(&mut c);
+            if round == 1 {
+                assert!(ev.is_empty(), "once per sender and topic: {ev:?}");
+                continue;
+            }
+            let notices: Vec<String> = ev
+                .iter()
+                .map(|e| match e {
+                    ChatEvent::Message(m) => match &m.content {
+                        Content::TooLarge(kind, bytes) => {
+                            format!(
+                                "{}: {}",
+                                m.conversation,
+                                too_large(*kind, &m.sender, *bytes)
+                            )
+                        }
+                        other => panic!("{other:?}"),
+                    },
+                    ChatEvent::TooLarge {
+                        kind,
+                        sender,
+                        bytes,
+                    } => too_large(*kind, sender, *bytes),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(
+                notices,
+                [
+                    "#general: a history from eve too large to show, 1.3 MB",
+                    "#general: a message from eve too large to show, 1.3 MB",
+                    "a presence message from eve too large to show, 1.3 MB",
+                    "@eve: a direct message from eve too large to show, 1.3 MB",
+                ]
+            );
+        }
+        assert!(c.is_online(), "the connection is kept");
+    }
+
+    #[test]
+    fn sizes_read_as_words() {
+        assert_eq!(size_words(3_100_000), "3.1 MB");
+        assert_eq!(size_words(3_145_728), "3.1 MB");
+        assert_eq!(size_words(1_315_542), "1.3 MB");
+        assert_eq!(size_words(999_999), "1.0 MB");
+        assert_eq!(size_words(999_499), "999 KB");
+        assert_eq!(size_words(1_499), "1 KB");
+        assert_eq!(size_words(999), "999 bytes");
+    }
+
+    #[test]
     fn the_sender_comes_from_the_topic_and_plain_text_is_shown() {
         let mut c = online("alice");
         c.receive(
@@ -1294,7 +1577,10 @@ mod tests {
         let (publishes, others) = sent(&mut c);
         assert!(others[0].starts_with("Unsubscribe"), "{others:?}");
         assert!(publishes[0].1.contains(r#""rooms":["general"]"#));
-        assert_eq!(c.join_room("a/b", 7), Err(NameError::Forbidden('/')));
+        assert_eq!(
+            c.join_room("a/b", 7),
+            Err(JoinError::Name(NameError::Forbidden('/')))
+        );
     }
 
     #[test]

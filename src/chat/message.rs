@@ -7,6 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::names;
+
+/// Longest message id, in bytes; a payload with a longer one is not a chat message (it shows as plain text).
+pub const MAX_ID_BYTES: usize = 64;
+/// The most rooms a tab may be in, and the most a presence is read for: the rest of a longer list is ignored.
+pub const MAX_ROOMS: usize = 100;
+
 /// The JSON payload of a room message, exactly as on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
@@ -47,10 +54,50 @@ pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// A sender's history in a room: `None` when the payload is not a JSON array of messages. Entries without
-/// an id are skipped.
+/// a valid id are skipped.
 pub fn parse_history(bytes: &[u8]) -> Option<Vec<Payload>> {
     let list: Vec<Payload> = serde_json::from_slice(bytes).ok()?;
-    Some(list.into_iter().filter(|p| !p.id.is_empty()).collect())
+    Some(list.into_iter().filter(|p| valid_id(&p.id)).collect())
+}
+
+/// A tab's presence: `None` when the payload is not one (an unreadable presence counts as no tab). Of its
+/// rooms, the first [`MAX_ROOMS`] valid names are kept; a browser id over [`MAX_ID_BYTES`] is not one.
+pub fn parse_presence(bytes: &[u8]) -> Option<Presence> {
+    let mut p: Presence = serde_json::from_slice(bytes).ok()?;
+    if p.browser.len() > MAX_ID_BYTES {
+        return None;
+    }
+    p.rooms = std::mem::take(&mut p.rooms)
+        .into_iter()
+        .filter(|r| names::validate(r).is_ok_and(|v| v == r))
+        .take(MAX_ROOMS)
+        .collect();
+    Some(p)
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
+/// A text as it may be drawn: control characters other than line breaks and tabs become a visible U+FFFD.
+/// (Bidi controls stay: the view confines them to the text.)
+pub fn clean_text(text: String) -> String {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        text.chars()
+            .map(|c| {
+                if c.is_control() && !matches!(c, '\n' | '\t') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    } else {
+        text
+    }
 }
 
 /// Reads a payload received on a message topic.
@@ -61,7 +108,7 @@ pub fn parse(bytes: &[u8]) -> Body {
     // `from_slice` (not `from_str`), like every other parse here: one instance of serde_json's reader in
     // the wasm instead of two.
     match serde_json::from_slice::<Payload>(bytes) {
-        Ok(payload) if !payload.id.is_empty() => Body::Chat(payload),
+        Ok(payload) if valid_id(&payload.id) => Body::Chat(payload),
         _ => Body::Plain(text.to_owned()),
     }
 }
@@ -94,11 +141,63 @@ mod tests {
             r#"{"text":"x","sent_at":1}"#,
             r#"{"id":"a","text":"x","sent_at":1.5}"#,
             r#"{"id":"","text":"x","sent_at":1}"#,
+            r#"{"id":"a","text":"x","sent_at":1e400}"#,
+            r#"{"id":"a","text":"x","sent_at":9223372036854775808}"#,
+            r#"{"id":"#,
             r#"["a"]"#,
             "",
         ] {
             assert_eq!(parse(s.as_bytes()), Body::Plain(s.into()), "{s}");
         }
+    }
+
+    #[test]
+    fn an_overlong_id_is_not_a_chat_message() {
+        let ok = format!(
+            r#"{{"id":"{}","text":"x","sent_at":1}}"#,
+            "i".repeat(MAX_ID_BYTES)
+        );
+        assert!(matches!(parse(ok.as_bytes()), Body::Chat(_)));
+        let long = format!(
+            r#"{{"id":"{}","text":"x","sent_at":1}}"#,
+            "i".repeat(MAX_ID_BYTES + 1)
+        );
+        assert_eq!(parse(long.as_bytes()), Body::Plain(long.clone()));
+    }
+
+    #[test]
+    fn deeply_nested_json_is_plain_text_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(parse(deep.as_bytes()), Body::Plain(_)));
+        assert_eq!(parse_history(deep.as_bytes()), None);
+        assert_eq!(parse_presence(deep.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_presence_keeps_its_first_hundred_valid_rooms() {
+        let rooms: Vec<String> = (0..10_000).map(|i| format!("r{i}")).collect();
+        let mut json = serde_json::json!({"browser": "b", "rooms": rooms, "since": 1});
+        json["rooms"][0] = "bad/room".into();
+        json["rooms"][1] = "eve\u{202E}".into();
+        let p = parse_presence(json.to_string().as_bytes()).unwrap();
+        assert_eq!(p.rooms.len(), MAX_ROOMS);
+        assert_eq!(p.rooms[0], "r2", "invalid names are dropped");
+        let huge_browser = format!(r#"{{"browser":"{}","rooms":[],"since":1}}"#, "b".repeat(65));
+        assert_eq!(parse_presence(huge_browser.as_bytes()), None);
+        assert_eq!(parse_presence(b"{}"), None);
+    }
+
+    #[test]
+    fn control_characters_in_text_are_shown_as_replacement_characters() {
+        assert_eq!(
+            clean_text("a\u{7}b\nc\td\u{1b}[31m".into()),
+            "a\u{FFFD}b\nc\td\u{FFFD}[31m"
+        );
+        assert_eq!(
+            clean_text("\u{202E}evil".into()),
+            "\u{202E}evil",
+            "bidi controls stay"
+        );
     }
 
     #[test]

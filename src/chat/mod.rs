@@ -14,7 +14,8 @@ pub mod sorted;
 pub mod topic;
 
 pub use client::{
-    ChatEvent, ChatMessage, Client, Content, Delivery, Identity, SendError, DEFAULT_ROOM,
+    ChatEvent, ChatMessage, Client, Content, Delivery, Identity, JoinError, Kind, SendError,
+    DEFAULT_ROOM,
 };
 pub use conversation::Conversation;
 pub use model::Model;
