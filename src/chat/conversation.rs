@@ -137,6 +137,19 @@ impl<T: Entry> Timeline<T> {
     pub fn find_mut(&mut self, pred: impl Fn(&T) -> bool) -> Option<&mut T> {
         self.entries.iter_mut().rev().find(|e| pred(e))
     }
+
+    /// Removes and returns the entries `pred` picks, in order; they may be inserted again.
+    pub fn take(&mut self, pred: impl Fn(&T) -> bool) -> Vec<T> {
+        let (taken, kept) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition::<Vec<T>, _>(|e| pred(e));
+        self.entries = kept;
+        for e in &taken {
+            let (sender, id) = e.key();
+            self.keys.remove(&(sender.to_owned(), id.to_owned()));
+        }
+        taken
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +191,10 @@ mod tests {
         let order: Vec<_> = t.entries().iter().map(|e| (e.0, e.1)).collect();
         assert_eq!(order, [("a", "1"), ("a", "2"), ("c", "1"), ("b", "1")]);
         assert!(t.contains("b", "1") && !t.contains("b", "2"));
+        let taken = t.take(|e| e.0 == "a");
+        assert_eq!(taken, [E("a", "1", 10), E("a", "2", 20)]);
+        assert!(!t.contains("a", "1"), "what is taken may come back");
+        assert_eq!(t.insert(E("a", "1", 10)), Some(0));
     }
 
     #[test]

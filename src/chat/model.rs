@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::client::{ChatEvent, ChatMessage, Delivery};
 use super::conversation::{Conversation, Timeline};
 use super::message::Presence;
+use super::names::{self, Suspicion};
 use super::sorted::SortedMap;
 
 /// How long "is typing" lasts after the last notice (ms).
@@ -53,6 +54,10 @@ pub struct Model {
     typing: SortedMap<(String, String), i64>,
     /// The number the next message gets.
     next_seq: u64,
+    /// People this reader muted, with their messages kept out of view (in arrival order) until unmuted.
+    muted: SortedMap<String, Vec<Arc<Item>>>,
+    /// Every name seen (senders and people online), by [`names::skeleton`]: the names that look alike.
+    lookalikes: SortedMap<String, Vec<String>>,
 }
 
 impl Model {
@@ -63,6 +68,8 @@ impl Model {
             presence: SortedMap::default(),
             typing: SortedMap::default(),
             next_seq: 0,
+            muted: SortedMap::default(),
+            lookalikes: SortedMap::default(),
         };
         for room in rooms {
             model.convs.get_or_default(Conversation::Room(room.clone()));
@@ -85,6 +92,15 @@ impl Model {
                 }
                 if let Some(room) = m.conversation.room() {
                     self.typing.remove(&(room.to_owned(), m.sender.clone()));
+                }
+                self.saw(&m.sender);
+                if let Some(hidden) = self.muted.get_mut(&m.sender) {
+                    hidden.push(Arc::new(Item {
+                        seq: self.next_seq,
+                        message: m.clone(),
+                    }));
+                    self.next_seq += 1;
+                    return None;
                 }
                 let notify = m.live && m.delivery == Delivery::Received;
                 let current = m.conversation == self.current;
@@ -113,6 +129,9 @@ impl Model {
                 client_id,
                 presence,
             } => {
+                if presence.is_some() {
+                    self.saw(user);
+                }
                 let tabs = self.presence.get_or_default(user.clone());
                 match presence {
                     Some(p) => {
@@ -127,6 +146,9 @@ impl Model {
                 }
             }
             ChatEvent::Typing { room, user, typing } => {
+                if self.muted.contains_key(user) {
+                    return None;
+                }
                 let key = (room.clone(), user.clone());
                 if *typing {
                     self.typing.insert(key, wall + TYPING_TTL_MS);
@@ -134,8 +156,10 @@ impl Model {
                     self.typing.remove(&key);
                 }
             }
-            ChatEvent::Connected | ChatEvent::SubscriptionRefused(_) | ChatEvent::Closed { .. } => {
-            }
+            ChatEvent::Connected
+            | ChatEvent::SubscriptionRefused(_)
+            | ChatEvent::TooLarge { .. }
+            | ChatEvent::Closed { .. } => {}
         }
         None
     }
@@ -221,6 +245,59 @@ impl Model {
             .filter(|((r, _), &until)| r == room && until > now)
             .map(|((_, user), _)| user.clone())
             .collect()
+    }
+
+    /// Hides `user`'s messages and typing from view, those shown already and those to come.
+    pub fn mute(&mut self, user: &str) {
+        if self.muted.contains_key(user) {
+            return;
+        }
+        let mut hidden = Vec::new();
+        for conv in self.convs.values_mut() {
+            hidden.extend(conv.timeline.take(|m| m.sender == user));
+        }
+        hidden.sort_by_key(|m| m.seq);
+        self.typing.retain(|(_, who), _| who != user);
+        self.muted.insert(user.to_owned(), hidden);
+    }
+
+    /// Shows `user`'s messages again, those that arrived while muted among them (not as unread).
+    pub fn unmute(&mut self, user: &str) {
+        for item in self.muted.remove(user).unwrap_or_default() {
+            let conv = item.conversation.clone();
+            if conv.room().is_some() && !self.convs.contains_key(&conv) {
+                continue;
+            }
+            self.convs.get_or_default(conv).timeline.insert(item);
+        }
+    }
+
+    pub fn is_muted(&self, user: &str) -> bool {
+        self.muted.contains_key(user)
+    }
+
+    /// The people muted, by name, with how many of their messages are hidden.
+    pub fn muted(&self) -> Vec<(String, usize)> {
+        self.muted
+            .iter()
+            .map(|(user, hidden)| (user.clone(), hidden.len()))
+            .collect()
+    }
+
+    /// Why `name` must be marked on screen (see [`names::suspicion`]), among the names this reader has seen.
+    pub fn suspicion(&self, name: &str) -> Option<Suspicion> {
+        let same = self
+            .lookalikes
+            .get(names::skeleton(name).as_str())
+            .map_or(&[][..], Vec::as_slice);
+        names::suspicion(name, same.iter().map(String::as_str))
+    }
+
+    fn saw(&mut self, name: &str) {
+        let same = self.lookalikes.get_or_default(names::skeleton(name));
+        if !same.iter().any(|n| n == name) {
+            same.push(name.to_owned());
+        }
     }
 
     /// Forgets expired typing notices; returns whether any expired.
@@ -365,6 +442,81 @@ mod tests {
         assert_eq!(m.online(), ["bob"], "one tab is still open");
         m.apply(&presence("t1", None), 0);
         assert!(m.online().is_empty());
+    }
+
+    #[test]
+    fn a_muted_person_is_hidden_everywhere_until_unmuted() {
+        let mut m = model();
+        let dm = Conversation::Direct("eve".into());
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "eve", "1", 1, true)),
+            0,
+        );
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "bob", "1", 2, true)),
+            0,
+        );
+        m.mute("eve");
+        assert!(m.is_muted("eve"));
+        let senders = |m: &Model, c: &Conversation| {
+            m.messages(c)
+                .iter()
+                .map(|i| i.sender.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(senders(&m, &room("general")), ["bob"]);
+        // Nothing of theirs shows, notifies, counts as unread or types.
+        let typing = ChatEvent::Typing {
+            room: "general".into(),
+            user: "eve".into(),
+            typing: true,
+        };
+        m.apply(&typing, 0);
+        assert!(m.typing_in("general", 0).is_empty());
+        for e in [
+            msg(room("rust"), "eve", "2", 3, true),
+            msg(dm.clone(), "eve", "3", 4, true),
+        ] {
+            assert!(m.apply(&ChatEvent::Message(e), 0).is_none());
+        }
+        assert_eq!(m.unread_total(), 0);
+        assert!(!m.conversations().iter().any(|(c, _)| *c == dm));
+        assert_eq!(m.muted(), [("eve".to_owned(), 3)]);
+        m.unmute("eve");
+        assert!(!m.is_muted("eve"));
+        assert_eq!(senders(&m, &room("general")), ["eve", "bob"], "in order");
+        assert_eq!(senders(&m, &room("rust")), ["eve"]);
+        assert_eq!(senders(&m, &dm), ["eve"]);
+        assert!(m.muted().is_empty());
+    }
+
+    #[test]
+    fn a_name_like_one_seen_is_suspected_and_the_original_is_not() {
+        let mut m = model();
+        let fake = "\u{430}\u{4CF}\u{456}\u{441}\u{435}"; // all Cyrillic
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), fake, "1", 1, true)),
+            0,
+        );
+        assert_eq!(m.suspicion(fake), None, "alone it is a name like any other");
+        m.apply(
+            &ChatEvent::Presence {
+                user: "alice".into(),
+                client_id: "t".into(),
+                presence: Some(Presence {
+                    browser: "b".into(),
+                    rooms: vec![],
+                    since: 0,
+                }),
+            },
+            0,
+        );
+        assert_eq!(
+            m.suspicion(fake),
+            Some(Suspicion::LooksLike("alice".into()))
+        );
+        assert_eq!(m.suspicion("alice"), None);
+        assert!(m.suspicion("eve\u{202E}").is_some());
     }
 
     #[test]
