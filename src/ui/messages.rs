@@ -3,8 +3,10 @@ use std::sync::Arc;
 use leptos::html::Ol;
 use leptos::prelude::*;
 
-use super::ChatState;
+use super::{ChatState, Name};
+use crate::chat::client::too_large;
 use crate::chat::model::Item;
+use crate::chat::names::display;
 use crate::chat::{Content, Delivery};
 
 /// How many of the newest messages the list draws; "Show earlier messages" draws this many more each time.
@@ -155,9 +157,9 @@ pub fn MessageList() -> impl IntoView {
         });
         match who.as_slice() {
             [] => String::new(),
-            [one] => format!("{one} is typing…"),
-            [a, b] => format!("{a} and {b} are typing…"),
-            [a, rest @ ..] => format!("{a} and {} others are typing…", rest.len()),
+            [one] => format!("{} is typing…", display(one)),
+            [a, b] => format!("{} and {} are typing…", display(a), display(b)),
+            [a, rest @ ..] => format!("{} and {} others are typing…", display(a), rest.len()),
         }
     };
 
@@ -195,11 +197,23 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
         }
     };
     let id = m.id.clone();
-    let unreadable = matches!(m.content, Content::Unreadable(_));
+    let unreadable = matches!(m.content, Content::Unreadable(_) | Content::TooLarge(..));
     let text = match &m.content {
         Content::Text(text) => text.clone(),
         Content::Unreadable(len) => format!("unreadable message ({len} bytes)"),
+        Content::TooLarge(kind, bytes) => too_large(*kind, &m.sender, *bytes),
     };
+    let mute = (!own).then(|| {
+        let sender = m.sender.clone();
+        let title = format!(
+            "Hide {}'s messages and typing in this browser",
+            display(&sender)
+        );
+        view! {
+            <button type="button" class="link action" title=title
+                on:click=move |_| state.mute(&sender)>"Mute"</button>
+        }
+    });
     let delivery = match m.delivery {
         Delivery::Pending => Some("sending…"),
         Delivery::Sent => Some("sent"),
@@ -216,8 +230,9 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
     view! {
         <li class="message" class:own=own class:unreadable=unreadable class:pending=pending
             class:failed=failed>
-            <span class="sender">{m.sender.clone()}</span>
+            <span class="sender"><Name name=m.sender.clone()/></span>
             <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time>
+            {mute}
             <span class="text">{text}</span>
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
             {own.then(|| view! {

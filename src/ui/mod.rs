@@ -3,6 +3,7 @@
 mod composer;
 mod login;
 mod messages;
+mod name;
 mod sidebar;
 mod status;
 
@@ -15,6 +16,7 @@ use crate::net::{self, storage, Link, Listener};
 pub use composer::Composer;
 pub use login::Login;
 pub use messages::MessageList;
+pub use name::Name;
 pub use sidebar::Sidebar;
 pub use status::StatusBar;
 
@@ -28,6 +30,8 @@ const KEY_CLIENT_ID: &str = "mqtt-chat.client-id";
 const KEY_BROWSER_ID: &str = "mqtt-chat.browser-id";
 /// The outbox of a user (`mqtt-chat.outbox.{name}`), kept as long as the browser profile.
 const KEY_OUTBOX: &str = "mqtt-chat.outbox.";
+/// The people a user muted (`mqtt-chat.muted.{name}`, a JSON array of names), as long as the browser profile.
+const KEY_MUTED: &str = "mqtt-chat.muted.";
 /// An own message not acknowledged this long after it could have been sent is shown as failed.
 pub const FAILED_AFTER_MS: i64 = 20_000;
 
@@ -157,7 +161,11 @@ impl ChatState {
         self.notice.set(None);
         self.password.set_value(password);
         if !same_user {
-            self.model.set(Model::new(client.rooms(), current.clone()));
+            let mut model = Model::new(client.rooms(), current.clone());
+            for user in load_muted(&me) {
+                model.mute(&user);
+            }
+            self.model.set(model);
         }
         self.model
             .update(|m| resent.into_iter().for_each(|r| m.add_own(r)));
@@ -238,6 +246,27 @@ impl ChatState {
         if let Err(e) = self.act(|c, now, _| c.resend(&to, payload, now).map_err(|e| e.to_string()))
         {
             self.notice.set(Some(e));
+        }
+    }
+
+    /// Hides `user`'s messages and typing in this browser, also after a reload.
+    pub fn mute(self, user: &str) {
+        self.model.update(|m| m.mute(user));
+        self.save_muted();
+    }
+
+    pub fn unmute(self, user: &str) {
+        self.model.update(|m| m.unmute(user));
+        self.save_muted();
+    }
+
+    fn save_muted(self) {
+        if let Some(me) = self.me.get_untracked() {
+            let muted: Vec<String> = self
+                .model
+                .with_untracked(|m| m.muted().into_iter().map(|(user, _)| user).collect());
+            let json = String::from_utf8(crate::chat::message::to_json(&muted)).unwrap_or_default();
+            storage::set(false, &format!("{KEY_MUTED}{me}"), &json);
         }
     }
 
@@ -349,6 +378,14 @@ impl ChatState {
             {
                 self.save_outbox();
             }
+            ChatEvent::TooLarge {
+                kind,
+                sender,
+                bytes,
+            } => {
+                self.notice
+                    .set(Some(crate::chat::client::too_large(*kind, sender, *bytes)));
+            }
             ChatEvent::SubscriptionRefused(what) => {
                 self.notice
                     .set(Some(format!("the broker refused to subscribe to {what}")));
@@ -380,7 +417,8 @@ impl ChatState {
             if net::page_hidden() {
                 self.unseen.update(|n| *n += 1);
                 if let crate::chat::Content::Text(text) = &m.content {
-                    net::notify(&format!("{} in {}", m.sender, m.conversation), text);
+                    let sender = crate::chat::names::display(&m.sender);
+                    net::notify(&format!("{sender} in {}", m.conversation), text);
                 }
             }
         }
@@ -426,6 +464,13 @@ impl ChatState {
             self.model_changed();
         }
     }
+}
+
+/// The people `me` muted in this browser (none if the record is missing or unreadable).
+fn load_muted(me: &str) -> Vec<String> {
+    storage::get(false, &format!("{KEY_MUTED}{me}"))
+        .and_then(|json| serde_json::from_slice(json.as_bytes()).ok())
+        .unwrap_or_default()
 }
 
 /// The brokers this tab joined with before a reload, on the one it was on; else `?broker=` from the page

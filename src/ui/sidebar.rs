@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::ChatState;
+use super::{ChatState, Name};
 use crate::chat::Conversation;
 
 /// Rooms and direct conversations (with unread counts), the form to join or create a room, and who is
@@ -39,6 +39,7 @@ pub fn Sidebar() -> impl IntoView {
         })
     });
     let online_all = Memo::new(move |_| state.model.with(|m| m.online()));
+    let muted = Memo::new(move |_| state.model.with(|m| m.muted()));
     let here_label = move || state.model.with(|m| format!("In {}", m.current()));
 
     view! {
@@ -79,6 +80,27 @@ pub fn Sidebar() -> impl IntoView {
                 <h3>"Everyone"</h3>
                 <PeopleList people=online_all/>
             </section>
+            <Show when=move || muted.with(|m| !m.is_empty())>
+                <section class="people" aria-labelledby="muted-heading">
+                    <h2 id="muted-heading">"Muted"</h2>
+                    <ul class="people-list">
+                        <For each=move || muted.get() key=|entry| entry.clone() let:entry>
+                            {
+                                let (user, hidden) = entry;
+                                let unmute = user.clone();
+                                view! {
+                                    <li>
+                                        <span class="name"><Name name=user/></span>
+                                        <span class="you">{format!("{hidden} hidden")}</span>
+                                        <button type="button" class="link"
+                                            on:click=move |_| state.unmute(&unmute)>"Unmute"</button>
+                                    </li>
+                                }
+                            }
+                        </For>
+                    </ul>
+                </section>
+            </Show>
         </aside>
     }
 }
@@ -130,14 +152,31 @@ fn PeopleList(people: Memo<Vec<String>>) -> impl IntoView {
                 {
                     let me = state.me.get_untracked().is_some_and(|m| m == person);
                     let dm = Conversation::Direct(person.clone());
-                    let label = format!("Message {person}");
+                    let label = format!("Message {}", crate::chat::names::display(&person));
+                    let muted = {
+                        let person = person.clone();
+                        Memo::new(move |_| state.model.with(|m| m.is_muted(&person)))
+                    };
+                    let toggle = {
+                        let person = person.clone();
+                        move |_| {
+                            if muted.get_untracked() {
+                                state.unmute(&person);
+                            } else {
+                                state.mute(&person);
+                            }
+                        }
+                    };
                     view! {
                         <li>
                             <span class="dot" aria-hidden="true">"●"</span>
-                            <span class="name">{person.clone()}</span>
+                            <span class="name"><Name name=person.clone()/></span>
                             {(!me).then(|| view! {
                                 <button type="button" class="link" aria-label=label
                                     on:click=move |_| state.open(dm.clone())>"✉"</button>
+                                <button type="button" class="link" on:click=toggle>
+                                    {move || if muted.get() { "Unmute" } else { "Mute" }}
+                                </button>
                             })}
                             {me.then(|| view! { <span class="you">"(you)"</span> })}
                         </li>

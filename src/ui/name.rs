@@ -1,0 +1,25 @@
+use leptos::prelude::*;
+
+use super::ChatState;
+use crate::chat::names;
+
+/// A person's name as it arrived from the network: kept apart from the text around it (`<bdi>`, so a bidi
+/// override in it cannot reorder anything else), hidden characters drawn as �, and marked when it may pass
+/// for somebody else's (the model decides: `Model::suspicion`).
+#[component]
+pub fn Name(name: String) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let shown = names::display(&name).into_owned();
+    let why = Memo::new(move |_| {
+        state
+            .model
+            .with(|m| m.suspicion(&name))
+            .map(|s| format!("This name {s}"))
+    });
+    view! {
+        <bdi>{shown}</bdi>
+        {move || why.get().map(|why| view! {
+            <span class="lookalike" role="img" aria-label=why.clone() title=why>"⚠"</span>
+        })}
+    }
+}
