@@ -11,6 +11,13 @@ use super::sorted::SortedMap;
 
 /// How long "is typing" lasts after the last notice (ms).
 pub const TYPING_TTL_MS: i64 = 5_000;
+/// The most tabs of one person that are kept: presences under further client ids are ignored, so that one
+/// user retaining thousands of presences cannot slow every reader down.
+pub const MAX_TABS_PER_USER: usize = 20;
+/// The most people kept online; presences of further people are ignored and [`Model::people_capped`] says so.
+pub const MAX_PEOPLE: usize = 1_000;
+/// The most names kept for telling look-alikes apart; further names are not compared.
+pub const MAX_NAMES_SEEN: usize = 5_000;
 
 /// A message in a conversation: shared (a view holds the same one, not a copy) and numbered in the order
 /// the model got it. The number is unique within the model, so with the delivery state it keys a rendered line.
@@ -58,6 +65,8 @@ pub struct Model {
     muted: SortedMap<String, Vec<Arc<Item>>>,
     /// Every name seen (senders and people online), by [`names::skeleton`]: the names that look alike.
     lookalikes: SortedMap<String, Vec<String>>,
+    /// A presence was ignored because [`MAX_PEOPLE`] people are online already.
+    people_capped: bool,
 }
 
 impl Model {
@@ -70,6 +79,7 @@ impl Model {
             next_seq: 0,
             muted: SortedMap::default(),
             lookalikes: SortedMap::default(),
+            people_capped: false,
         };
         for room in rooms {
             model.convs.get_or_default(Conversation::Room(room.clone()));
@@ -129,21 +139,27 @@ impl Model {
                 client_id,
                 presence,
             } => {
-                if presence.is_some() {
-                    self.saw(user);
-                }
-                let tabs = self.presence.get_or_default(user.clone());
-                match presence {
-                    Some(p) => {
-                        tabs.insert(client_id.clone(), p.clone());
-                    }
-                    None => {
+                let Some(p) = presence else {
+                    if let Some(tabs) = self.presence.get_mut(user) {
                         tabs.remove(client_id);
+                        if tabs.is_empty() {
+                            self.presence.remove(user);
+                        }
                     }
+                    return None;
+                };
+                let fits = match self.presence.get(user) {
+                    Some(tabs) => tabs.contains_key(client_id) || tabs.len() < MAX_TABS_PER_USER,
+                    None => self.presence.len() < MAX_PEOPLE,
+                };
+                if !fits {
+                    self.people_capped |= !self.presence.contains_key(user);
+                    return None;
                 }
-                if tabs.is_empty() {
-                    self.presence.remove(user);
-                }
+                self.saw(user);
+                self.presence
+                    .get_or_default(user.clone())
+                    .insert(client_id.clone(), p.clone());
             }
             ChatEvent::Typing { room, user, typing } => {
                 if self.muted.contains_key(user) {
@@ -293,8 +309,17 @@ impl Model {
         names::suspicion(name, same.iter().map(String::as_str))
     }
 
+    /// Whether more people are online than the model keeps ([`MAX_PEOPLE`]).
+    pub fn people_capped(&self) -> bool {
+        self.people_capped
+    }
+
     fn saw(&mut self, name: &str) {
-        let same = self.lookalikes.get_or_default(names::skeleton(name));
+        let skeleton = names::skeleton(name);
+        if self.lookalikes.len() >= MAX_NAMES_SEEN && !self.lookalikes.contains_key(&skeleton) {
+            return;
+        }
+        let same = self.lookalikes.get_or_default(skeleton);
         if !same.iter().any(|n| n == name) {
             same.push(name.to_owned());
         }
@@ -517,6 +542,49 @@ mod tests {
         );
         assert_eq!(m.suspicion("alice"), None);
         assert!(m.suspicion("eve\u{202E}").is_some());
+    }
+
+    #[test]
+    fn one_person_keeps_at_most_20_tabs_and_the_list_at_most_1000_people() {
+        let mut m = model();
+        let p = Presence {
+            browser: "b".into(),
+            rooms: vec!["general".into()],
+            since: 0,
+        };
+        let presence = |user: &str, tab: usize| ChatEvent::Presence {
+            user: user.into(),
+            client_id: format!("t{tab}"),
+            presence: Some(p.clone()),
+        };
+        for tab in 0..10_000 {
+            m.apply(&presence("eve", tab), 0);
+        }
+        assert_eq!(
+            m.presence.get("eve").map(|t| t.len()),
+            Some(MAX_TABS_PER_USER)
+        );
+        assert!(!m.people_capped());
+        // A known tab still updates, and a tab that leaves makes room.
+        m.apply(&presence("eve", 3), 0);
+        m.apply(
+            &ChatEvent::Presence {
+                user: "eve".into(),
+                client_id: "t0".into(),
+                presence: None,
+            },
+            0,
+        );
+        m.apply(&presence("eve", 20_000), 0);
+        assert!(m
+            .presence
+            .get("eve")
+            .is_some_and(|t| t.contains_key("t20000")));
+        for user in 0..MAX_PEOPLE + 5 {
+            m.apply(&presence(&format!("u{user}"), 0), 0);
+        }
+        assert_eq!(m.online().len(), MAX_PEOPLE);
+        assert!(m.people_capped());
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub fn Sidebar() -> impl IntoView {
                 </Show>
                 <h3>"Everyone"</h3>
                 <PeopleList people=online_all/>
+                <Show when=move || state.model.with(|m| m.people_capped())>
+                    <p class="you">"More people are online than this list shows."</p>
+                </Show>
             </section>
             <Show when=move || muted.with(|m| !m.is_empty())>
                 <section class="people" aria-labelledby="muted-heading">
