@@ -1,4 +1,4 @@
-//! Decoding: a total function from bytes to packets, and a streaming [`Decoder`] over chunks.
+//! Decoding: a total function from bytes to packets, and a streaming [`Decoder`] over chunks (`decode/stream.rs`).
 //!
 //! "Need more bytes" is `Ok(None)`, not an error. Every violation is a [`DecodeError`]; nothing here panics.
 
@@ -8,7 +8,7 @@ use crate::packet::*;
 use crate::topic::{is_plain_ascii_filter, is_plain_ascii_topic, TopicFilter, TopicName};
 
 mod stream;
-pub use stream::Decoder;
+pub use stream::{Decoded, Decoder, SkippedPublish, MAX_PUBLISH_HEAD};
 
 /// The largest packet MQTT 3.1.1 can express: 1 header byte, 4 length bytes, 268,435,455 bytes [MQTT-2.2.3].
 pub const MAX_PACKET_SIZE: usize = 1 + 4 + 268_435_455;
@@ -85,7 +85,8 @@ fn check_flags(packet_type: u8, flags: u8) -> Result<(), DecodeError> {
 /// Decodes one packet from the front of `buf`.
 ///
 /// Returns the packet and the number of bytes it took, or `Ok(None)` when `buf` holds only part of a packet.
-/// A packet larger than `max_packet_size` is refused as soon as its fixed header is read.
+/// A packet larger than `max_packet_size` is refused as soon as its fixed header is read, a PUBLISH too (only
+/// [`Decoder::feed`] steps over an oversized PUBLISH).
 pub fn decode(
     buf: &[u8],
     max_packet_size: usize,

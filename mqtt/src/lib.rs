@@ -10,7 +10,7 @@ pub mod packet;
 pub mod session;
 pub mod topic;
 
-pub use decode::{decode, Decoder, MAX_PACKET_SIZE};
+pub use decode::{decode, Decoded, Decoder, SkippedPublish, MAX_PACKET_SIZE, MAX_PUBLISH_HEAD};
 pub use error::{DecodeError, EncodeError};
 pub use list::List;
 pub use packet::*;

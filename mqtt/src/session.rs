@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use thiserror::Error;
 
-use crate::decode::Decoder;
+use crate::decode::{Decoded, Decoder, SkippedPublish};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::*;
 use crate::topic::{TopicFilter, TopicName};
@@ -27,7 +27,11 @@ pub struct Options {
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
     pub will: Option<Will>,
-    /// Incoming packets larger than this are a protocol error, refused before they are buffered.
+    /// The largest packet taken from the broker. A PUBLISH larger than this does not end the connection: its
+    /// head (fixed header, topic, packet id) is read and checked as strictly as ever, its payload is dropped as it
+    /// arrives (never buffered: at most [`crate::MAX_PUBLISH_HEAD`] bytes of it are held), then it is acknowledged
+    /// by its QoS and reported as [`Event::Oversized`]. Any other packet larger than this is a protocol error,
+    /// refused from its fixed header before it is buffered.
     pub max_packet_size: usize,
     /// How long to wait for CONNACK, and for PINGRESP after a PINGREQ, before declaring the broker dead.
     pub response_timeout: Millis,
@@ -276,8 +280,11 @@ impl Session {
             return Ok(());
         }
         let core = &mut self.core;
-        let result: Result<(), ProtocolError> = self.decoder.feed(bytes, |packet| {
-            core.handle_packet(packet, now)?;
+        let result: Result<(), ProtocolError> = self.decoder.feed(bytes, |decoded| {
+            match decoded {
+                Decoded::Packet(packet) => core.handle_packet(packet, now)?,
+                Decoded::Skipped(head) => core.handle_skipped(head, now)?,
+            }
             // After a DISCONNECT or a refused CONNACK the rest of the stream is not for this session.
             Ok(if core.state == State::Idle {
                 ControlFlow::Break(())
@@ -548,18 +555,7 @@ impl Core {
         }
         match packet {
             Packet::Publish(p) => {
-                let deliver = match p.qospid {
-                    QosPid::AtMostOnce => true,
-                    QosPid::AtLeastOnce(pid) => {
-                        self.send(&Packet::PubAck(pid), now);
-                        true
-                    }
-                    QosPid::ExactlyOnce(pid) => {
-                        self.send(&Packet::PubRec(pid), now);
-                        self.incoming_qos2.insert(pid.get())
-                    }
-                };
-                if deliver {
+                if self.acknowledge(p.qospid, now) {
                     self.events.push_back(Event::Message(Message {
                         topic: p.topic.as_str().into(),
                         payload: p.payload.into(),
@@ -633,6 +629,45 @@ impl Core {
             | Packet::Disconnect => return Err(ProtocolError::Unexpected(packet.name())),
         }
         Ok(())
+    }
+
+    /// A PUBLISH too large to take, whose last byte has just been dropped: acknowledged like any PUBLISH, whether
+    /// or not it is processed [MQTT-4.5.0-2], and reported once, like a message.
+    fn handle_skipped(
+        &mut self,
+        head: SkippedPublish<'_>,
+        now: Millis,
+    ) -> Result<(), ProtocolError> {
+        if let State::Connecting(_) = self.state {
+            // [MQTT-3.2.0-1] The first packet from the server is CONNACK.
+            return Err(ProtocolError::Unexpected("PUBLISH"));
+        }
+        if self.acknowledge(head.qospid, now) {
+            self.events.push_back(Event::Oversized(Oversized {
+                topic: head.topic.as_str().into(),
+                payload_len: head.payload_len,
+                qos: head.qospid.qos(),
+                retain: head.retain,
+                dup: head.dup,
+            }));
+        }
+        Ok(())
+    }
+
+    /// [MQTT-3.3.4-1] Answers an incoming PUBLISH by its QoS: nothing, PUBACK, or PUBREC. Returns whether the
+    /// message is new: a QoS 2 one seen since its PUBREC and before its PUBREL is a redelivery [MQTT-4.3.3-2].
+    fn acknowledge(&mut self, qospid: QosPid, now: Millis) -> bool {
+        match qospid {
+            QosPid::AtMostOnce => true,
+            QosPid::AtLeastOnce(pid) => {
+                self.send(&Packet::PubAck(pid), now);
+                true
+            }
+            QosPid::ExactlyOnce(pid) => {
+                self.send(&Packet::PubRec(pid), now);
+                self.incoming_qos2.insert(pid.get())
+            }
+        }
     }
 
     /// [MQTT-3.1.2-6] A clean session starts without the previous session's state. QoS 2 messages the broker

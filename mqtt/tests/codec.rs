@@ -317,8 +317,11 @@ fn oversized_packets_are_refused_from_the_fixed_header_alone() {
     );
 }
 
-fn sink(got: &mut Vec<String>, p: Packet<'_>) -> Result<std::ops::ControlFlow<()>, DecodeError> {
-    got.push(format!("{p:?}"));
+fn sink(got: &mut Vec<String>, d: Decoded<'_>) -> Result<std::ops::ControlFlow<()>, DecodeError> {
+    got.push(match d {
+        Decoded::Packet(p) => format!("{p:?}"),
+        Decoded::Skipped(s) => format!("{s:?}"),
+    });
     Ok(std::ops::ControlFlow::Continue(()))
 }
 
@@ -348,12 +351,13 @@ fn fed(chunks: &[&[u8]]) -> Result<Vec<String>, DecodeError> {
 }
 
 #[test]
-fn feed_refuses_an_oversized_packet_from_its_fixed_header() {
+fn feed_refuses_an_oversized_packet_other_than_publish_from_its_fixed_header() {
+    // (An oversized PUBLISH is skipped instead: tests/oversized.rs.)
     let mut d = Decoder::new(1024);
     let mut got = Vec::new();
-    // Header split over two chunks, after a whole PINGRESP.
+    // A SUBACK header split over two chunks, after a whole PINGRESP.
     assert_eq!(
-        d.feed(&[0xD0, 0x00, 0x30, 0x80], |p| sink(&mut got, p)),
+        d.feed(&[0xD0, 0x00, 0x90, 0x80], |p| sink(&mut got, p)),
         Ok(())
     );
     assert_eq!(got, ["PingResp"]);
@@ -368,7 +372,7 @@ fn feed_refuses_an_oversized_packet_from_its_fixed_header() {
     // The same header whole in one chunk.
     let mut d = Decoder::new(1024);
     assert_eq!(
-        d.feed(&[0x30, 0x80, 0x80, 0x01], |p| sink(&mut got, p)),
+        d.feed(&[0x90, 0x80, 0x80, 0x01], |p| sink(&mut got, p)),
         Err(DecodeError::PacketTooLarge {
             size: 16_388,
             max: 1024
@@ -597,8 +601,20 @@ proptest! {
         let mut d = Decoder::new(4096);
         let mut got = Vec::new();
         let fed_error = chunks.iter().find_map(|c| d.feed(c, |p| sink(&mut got, p)).err());
-        prop_assert_eq!(got, pulled);
-        prop_assert_eq!(fed_error, error);
+        // Except from an oversized PUBLISH on, which only `feed` steps over (tests/oversized.rs holds it to what
+        // the strict decoder says of the same bytes).
+        let mut at = 0;
+        while let Ok(Some((_, used))) = decode(&bytes[at..], 4096) {
+            at += used;
+        }
+        let oversized_publish = matches!(error, Some(DecodeError::PacketTooLarge { .. }))
+            && bytes.get(at).is_some_and(|first| first >> 4 == 3);
+        if oversized_publish {
+            prop_assert!(got.starts_with(&pulled));
+        } else {
+            prop_assert_eq!(got, pulled);
+            prop_assert_eq!(fed_error, error);
+        }
     }
 
     #[test]
