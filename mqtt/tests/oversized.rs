@@ -519,13 +519,13 @@ fn expected(bytes: &[u8], max: usize) -> (Vec<Got>, Result<(), DecodeError>) {
             }
             Err(e) => return (got, Err(e)),
             Ok(None) => {
-                // Cut short. An oversized PUBLISH whose head is all there is checked already; the payload that
-                // has not come cannot change that, so any stands in for it.
+                // Cut short. An oversized PUBLISH whose head is all there has had it checked already: as the
+                // same head with no payload would be.
                 if let (Some(h), Some(head)) = (oversized, publish_head_length(rest)) {
                     if rest.len() >= head {
-                        let mut padded = rest.to_vec();
-                        padded.resize(h.packet_length(), 0);
-                        if let Err(e) = decode(&padded, MAX_PACKET_SIZE) {
+                        let fields = &rest[h.header_length..head];
+                        let alone = packet_bytes(rest[0], fields.len(), fields);
+                        if let Err(e) = decode(&alone, MAX_PACKET_SIZE) {
                             return (got, Err(e));
                         }
                     }
