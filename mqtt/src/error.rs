@@ -17,6 +17,8 @@ pub enum DecodeError {
     DupOnQos0,
     #[error("the remaining length takes more than 4 bytes")]
     RemainingLengthTooLong,
+    /// Over the receiver's own limit (3.1.1 sets none below [MQTT-2.2.3]'s). `Decoder::feed` does not return it
+    /// for a PUBLISH, which it skips instead ([`crate::Decoded::Skipped`]).
     #[error("packet of {size} bytes exceeds the maximum of {max} bytes")]
     PacketTooLarge { size: usize, max: usize },
     #[error("remaining length {found} is invalid for this packet (expected {expected})")]
