@@ -296,6 +296,11 @@ impl Client {
         &self.rooms
     }
 
+    /// Accounts mode: the password the broker checks.
+    pub fn password(&self) -> Option<&str> {
+        self.id.password.as_deref()
+    }
+
     pub fn is_online(&self) -> bool {
         self.phase == Phase::Online
     }

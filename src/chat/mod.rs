@@ -3,6 +3,7 @@
 //!
 //! Pure Rust: no web or Leptos types, so it is tested natively and can serve a terminal client too.
 
+pub mod app;
 pub mod client;
 pub mod conversation;
 pub mod message;
@@ -17,6 +18,7 @@ pub use client::{
     ChatEvent, ChatMessage, Client, Content, Delivery, Identity, JoinError, Kind, SendError,
     DEFAULT_ROOM,
 };
+pub use app::{App, Env, Input, Output, Record, Refusal, Status, Timer};
 pub use conversation::Conversation;
 pub use model::Model;
 pub use outbox::Outbox;

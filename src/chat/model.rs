@@ -325,6 +325,11 @@ impl Model {
         }
     }
 
+    /// When the next typing notice expires (Unix ms), if any is shown.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.typing.values().copied().min()
+    }
+
     /// Forgets expired typing notices; returns whether any expired.
     pub fn expire(&mut self, now: i64) -> bool {
         let before = self.typing.len();

@@ -1,0 +1,1247 @@
+//! The chat core: one state machine that owns every piece of the chat's state once — who this is, the
+//! brokers and which one it is on, the reconnection backoff, the outbox, the rooms, the timelines, presence,
+//! mutes — with the MQTT session below it (inside [`Client`]).
+//!
+//! Inputs are facts ([`Input`]: an action of the user, bytes received, the transport opened or closed, a timer
+//! fired), each with the time and a random number ([`Env`]); outputs are things to do ([`Output`]: open or
+//! close a transport, send bytes, arm a timer, store a record, show a notification). The browser
+//! (`src/net.rs`, `src/ui/`) and the terminal client (`term/`) only carry out outputs and draw the state; every
+//! rule lives here and is tested natively in simulated time.
+
+use std::collections::VecDeque;
+
+use mqtt::Millis;
+use thiserror::Error;
+
+use super::client::{too_large, ChatEvent, Client, Content, Identity, JoinError, SendError};
+use super::conversation::Conversation;
+use super::model::Model;
+use super::names::NameError;
+use super::outbox::Outbox;
+use super::settings::Brokers;
+use super::sorted::SortedMap;
+use super::DEFAULT_ROOM;
+
+/// Longest wait between reconnection attempts (ms).
+pub const MAX_BACKOFF_MS: u64 = 30_000;
+/// An own message not acknowledged this long after it could have been sent is shown as failed (ms).
+pub const FAILED_AFTER_MS: i64 = 20_000;
+
+/// Time and chance, passed with every input: the core reads no clock and draws no random number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Env {
+    /// Monotonic milliseconds, for protocol timers.
+    pub now: Millis,
+    /// Unix milliseconds, for timestamps.
+    pub wall: i64,
+    /// Any random number (backoff jitter, new ids).
+    pub random: u64,
+}
+
+/// A record the core keeps in storage. Those [`Record::per_tab`] live as long as the tab (a reload keeps them;
+/// the terminal keeps them per name), the others as long as the browser profile (the terminal's state
+/// directory).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Record {
+    /// The name this tab joined with (open mode only: never in accounts mode).
+    Name,
+    /// The brokers this tab joined with, and the one it is on.
+    Brokers,
+    Broker,
+    /// The rooms this tab is in, separated by `/` (which no room name holds).
+    Rooms,
+    /// This tab's MQTT client id: its persistent session on the broker.
+    ClientId,
+    /// Shared by the tabs of one browser (a name in use in another browser is refused).
+    BrowserId,
+    /// A user's outbox: own messages not yet acknowledged (JSON).
+    Outbox(String),
+    /// The people a user muted (a JSON array of names).
+    Muted(String),
+    /// A record that could not be read, kept aside under its key with `.unreadable` added.
+    Unreadable(String),
+}
+
+impl Record {
+    /// The storage key: `mqtt-chat.name`, `mqtt-chat.outbox.alice`, ...
+    pub fn key(&self) -> String {
+        match self {
+            Self::Name => "mqtt-chat.name".into(),
+            Self::Brokers => "mqtt-chat.brokers".into(),
+            Self::Broker => "mqtt-chat.broker".into(),
+            Self::Rooms => "mqtt-chat.rooms".into(),
+            Self::ClientId => "mqtt-chat.client-id".into(),
+            Self::BrowserId => "mqtt-chat.browser-id".into(),
+            Self::Outbox(user) => format!("mqtt-chat.outbox.{user}"),
+            Self::Muted(user) => format!("mqtt-chat.muted.{user}"),
+            Self::Unreadable(key) => format!("{key}.unreadable"),
+        }
+    }
+
+    /// Reads a storage key back; `None` for keys that are not the core's.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let rest = key.strip_prefix("mqtt-chat.")?;
+        if let Some(original) = key.strip_suffix(".unreadable") {
+            return Some(Self::Unreadable(original.to_owned()));
+        }
+        Some(match rest {
+            "name" => Self::Name,
+            "brokers" => Self::Brokers,
+            "broker" => Self::Broker,
+            "rooms" => Self::Rooms,
+            "client-id" => Self::ClientId,
+            "browser-id" => Self::BrowserId,
+            _ => {
+                if let Some(user) = rest.strip_prefix("outbox.") {
+                    Self::Outbox(user.to_owned())
+                } else {
+                    Self::Muted(rest.strip_prefix("muted.")?.to_owned())
+                }
+            }
+        })
+    }
+
+    pub fn per_tab(&self) -> bool {
+        matches!(
+            self,
+            Self::Name | Self::Brokers | Self::Broker | Self::Rooms | Self::ClientId
+        )
+    }
+}
+
+/// The timers the core arms; each is armed at most once at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// The MQTT session's next deadline (keep-alive ping, a response overdue).
+    Session,
+    /// The next reconnection attempt.
+    Retry,
+    /// The next typing notice to expire.
+    Expire,
+}
+
+/// Something for the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open a transport to this broker URL, replacing any other; report it with [`Input::Opened`], bytes with
+    /// [`Input::Bytes`], its end (or failure to open) with [`Input::Closed`].
+    Connect(String),
+    Send(Vec<u8>),
+    /// Close the transport (after sending what came before).
+    Disconnect,
+    /// Call back with [`Input::Timer`] at this monotonic time; replaces the timer's earlier deadline.
+    SetTimer(Timer, Millis),
+    CancelTimer(Timer),
+    Store(Record, String),
+    Remove(Record),
+    /// A desktop notification (the page is hidden).
+    Notify {
+        title: String,
+        body: String,
+    },
+    /// The conversation on screen changed (the browser puts it in the URL).
+    Show(Conversation),
+}
+
+/// What the status line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Connecting,
+    Connected,
+    Disconnected(String),
+    /// Lost the connection; trying again at `at` (Unix ms).
+    Reconnecting {
+        reason: String,
+        at: i64,
+    },
+}
+
+/// A fact the core is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Start again as before a reload (the stored name, brokers and rooms), if there was one.
+    Resume,
+    /// Join as `name` on `brokers` (one URL, or several separated by commas).
+    Join {
+        name: String,
+        brokers: String,
+        password: Option<String>,
+    },
+    /// A new connection with the same name, brokers and rooms ("Reconnect").
+    Reconnect,
+    /// Connect again now ("Retry now"), instead of waiting for the backoff.
+    RetryNow,
+    /// The network came back: retry now if waiting.
+    Online,
+    Send(String),
+    /// Send an own message that was not acknowledged again.
+    Retry(String),
+    Typing,
+    /// Show a conversation; a room not joined yet is joined (created, if new).
+    Open(Conversation),
+    /// Join (or create) the room of this name and show it.
+    JoinRoom(String),
+    /// Leave a room, or close a direct conversation.
+    Close(Conversation),
+    Mute(String),
+    Unmute(String),
+    /// The page was shown or hidden.
+    Visible(bool),
+    DismissNotice,
+    /// The page (or the program) goes away: say goodbye.
+    Leave,
+    Opened,
+    Bytes(&'a [u8]),
+    Closed,
+    Timer(Timer),
+}
+
+/// Why an action was refused; shown next to the control that asked.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Room(#[from] JoinError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error("{0}")]
+    Brokers(String),
+    #[error("not signed in")]
+    SignedOut,
+}
+
+/// The chat: see the module docs.
+#[derive(Debug)]
+pub struct App {
+    /// The records in storage, as the core last wrote or read them.
+    stored: SortedMap<Record, String>,
+    brokers: Brokers,
+    /// The connection, once joined; it lives across reconnections (its session resends what is unacknowledged).
+    client: Option<Client>,
+    /// Accounts mode: kept in memory only, for reconnecting.
+    password: Option<String>,
+    /// The transport opened since the last `Connect`.
+    opened: bool,
+    status: Status,
+    notice: Option<String>,
+    model: Model,
+    outbox: Outbox,
+    /// Reconnection attempts that failed in a row.
+    attempts: u32,
+    /// Unix ms when the current connection came up (0: not connected).
+    connected_since: i64,
+    hidden: bool,
+    /// Messages that arrived while the page was hidden.
+    unseen: usize,
+    /// The conversation to show first (from the URL), until joined.
+    first_conversation: Option<Conversation>,
+    armed: SortedMap<Timer, Millis>,
+    out: VecDeque<Output>,
+}
+
+impl App {
+    /// A core that starts from what storage held (`stored`: key and value of every record the shell found),
+    /// with `brokers` (from the page's URL or the command line) when storage names none, showing
+    /// `conversation` (the page URL's fragment) first.
+    pub fn new(
+        stored: impl IntoIterator<Item = (String, String)>,
+        brokers: Brokers,
+        conversation: Option<Conversation>,
+    ) -> Self {
+        let mut records = SortedMap::default();
+        for (key, value) in stored {
+            if let Some(record) = Record::from_key(&key) {
+                records.insert(record, value);
+            }
+        }
+        let on = records.get(&Record::Broker).cloned();
+        let saved = records
+            .get(&Record::Brokers)
+            .cloned()
+            .or_else(|| on.clone());
+        let brokers = saved
+            .and_then(|list| Brokers::parse(&list, on.as_deref()).ok())
+            .unwrap_or(brokers);
+        Self {
+            stored: records,
+            brokers,
+            client: None,
+            password: None,
+            opened: false,
+            status: Status::Disconnected(String::new()),
+            notice: None,
+            model: Model::new(&[], Conversation::Room(DEFAULT_ROOM.into())),
+            outbox: Outbox::default(),
+            attempts: 0,
+            connected_since: 0,
+            hidden: false,
+            unseen: 0,
+            first_conversation: conversation,
+            armed: SortedMap::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    // --- What the views read -----------------------------------------------------------------------------
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The name joined with; `None` before joining (the login form).
+    pub fn me(&self) -> Option<&str> {
+        self.client.as_ref().map(Client::name)
+    }
+
+    pub fn brokers(&self) -> &Brokers {
+        &self.brokers
+    }
+
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// A notice that is not a disconnection (a refused subscription, an oversized presence, a refused room).
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// Unix ms when the current connection came up (0: not connected).
+    pub fn connected_since(&self) -> i64 {
+        self.connected_since
+    }
+
+    /// Whether an own message still pending at `wall` has failed: pending for [`FAILED_AFTER_MS`] while
+    /// connected.
+    pub fn failed(&self, sent_at: i64, wall: i64) -> bool {
+        let since = self.connected_since;
+        since > 0 && wall - sent_at.max(since) > FAILED_AFTER_MS
+    }
+
+    /// The page's title: the conversation, with the messages that arrived while it was hidden.
+    pub fn title(&self) -> String {
+        let title = match self.me() {
+            Some(_) => format!("{} · mqtt-chat", self.model.current()),
+            None => "mqtt-chat".to_owned(),
+        };
+        match self.unseen {
+            0 => title,
+            n => format!("({n}) {title}"),
+        }
+    }
+
+    /// The next thing to do, in order.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    // --- Inputs ------------------------------------------------------------------------------------------
+
+    pub fn handle(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
+        match input {
+            Input::Resume => {
+                if let Some(name) = self.stored.get(&Record::Name).cloned() {
+                    let brokers = self.brokers.to_list();
+                    if self.join(&name, &brokers, None, env).is_err() {
+                        self.forget(Record::Name);
+                    }
+                }
+            }
+            Input::Join {
+                name,
+                brokers,
+                password,
+            } => self.join(&name, &brokers, password, env)?,
+            Input::Reconnect => {
+                let name = self.me().ok_or(Refusal::SignedOut)?.to_owned();
+                let brokers = self.brokers.to_list();
+                let password = self.password.clone();
+                if let Err(e) = self.join(&name, &brokers, password, env) {
+                    self.status = Status::Disconnected(e.to_string());
+                }
+            }
+            Input::RetryNow => self.retry_now(env),
+            Input::Online => {
+                if matches!(self.status, Status::Reconnecting { .. }) {
+                    self.retry_now(env);
+                }
+            }
+            Input::Send(text) => self.send(&text, env)?,
+            Input::Retry(id) => {
+                if let Some((to, payload)) = self.outbox.get(&id) {
+                    let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
+                    if let Err(e) = client.resend(&to, payload, env.now) {
+                        self.notice = Some(e.to_string());
+                    }
+                    self.pump(env);
+                }
+            }
+            Input::Typing => {
+                if let (Some(room), Some(client)) = (self.model.current().room(), &mut self.client)
+                {
+                    client.typing(room, env.now);
+                    self.pump(env);
+                }
+            }
+            Input::Open(conv) => self.open(conv, env)?,
+            Input::JoinRoom(name) => {
+                let room = super::names::validate(&name)?.to_owned();
+                self.open(Conversation::Room(room), env)?;
+            }
+            Input::Close(conv) => {
+                if let (Some(room), Some(client)) = (conv.room(), &mut self.client) {
+                    client.leave_room(room, env.now);
+                }
+                self.model.close(&conv);
+                self.out
+                    .push_back(Output::Show(self.model.current().clone()));
+                self.save_rooms();
+                self.pump(env);
+            }
+            Input::Mute(user) => {
+                self.model.mute(&user);
+                self.save_muted();
+            }
+            Input::Unmute(user) => {
+                self.model.unmute(&user);
+                self.save_muted();
+            }
+            Input::Visible(visible) => {
+                self.hidden = !visible;
+                if visible {
+                    self.unseen = 0;
+                }
+            }
+            Input::DismissNotice => self.notice = None,
+            Input::Leave => {
+                if let Some(client) = &mut self.client {
+                    client.leave(env.now, env.wall);
+                    self.pump(env);
+                }
+            }
+            Input::Opened => {
+                self.opened = true;
+                if let Some(client) = &mut self.client {
+                    client.transport_open(env.now);
+                }
+                self.pump(env);
+            }
+            Input::Bytes(bytes) => {
+                if let Some(client) = &mut self.client {
+                    client.receive(bytes, env.now, env.wall);
+                }
+                self.pump(env);
+            }
+            Input::Closed => {
+                let never_opened = !std::mem::replace(&mut self.opened, false);
+                let Some(client) = &mut self.client else {
+                    return Ok(());
+                };
+                client.transport_closed(env.wall);
+                self.disarm(Timer::Session);
+                self.pump(env);
+                if never_opened && self.status == Status::Connecting {
+                    let reason = format!("cannot reach the broker at {}", self.brokers.current());
+                    self.on_event(
+                        ChatEvent::Closed {
+                            reason,
+                            retry: true,
+                        },
+                        env,
+                    );
+                }
+            }
+            Input::Timer(Timer::Session) => {
+                self.armed.remove(&Timer::Session);
+                if let Some(client) = &mut self.client {
+                    client.tick(env.now, env.wall);
+                }
+                self.pump(env);
+            }
+            Input::Timer(Timer::Retry) => {
+                self.armed.remove(&Timer::Retry);
+                self.retry_now(env);
+            }
+            Input::Timer(Timer::Expire) => {
+                self.armed.remove(&Timer::Expire);
+                self.model.expire(env.wall);
+                self.arm_expiry(env);
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects as `name` to the first reachable of `brokers`, starting with the one this tab is on if it is
+    /// among them. The same name again (a reconnection) keeps the rooms and what is on screen.
+    fn join(
+        &mut self,
+        name: &str,
+        brokers: &str,
+        password: Option<String>,
+        env: Env,
+    ) -> Result<(), Refusal> {
+        let brokers =
+            Brokers::parse(brokers, Some(self.brokers.current())).map_err(Refusal::Brokers)?;
+        let client_id = self.get_or_make(Record::ClientId, "mc", env);
+        let browser_id = self.get_or_make(Record::BrowserId, "b", env);
+        let identity = Identity {
+            name: name.to_owned(),
+            client_id,
+            browser_id,
+            password: password.filter(|p| !p.is_empty()),
+        };
+        let same_user = self.me() == Some(name.trim());
+        let (rooms, current) = if same_user {
+            (self.model.rooms(), self.model.current().clone())
+        } else {
+            self.initial_rooms()
+        };
+        let mut client = Client::new(identity, &rooms)?;
+        let me = client.name().to_owned();
+        self.notice = None;
+        self.outbox = self.load_outbox(&me);
+        // What an earlier page sent and the broker never acknowledged goes out first, as it was.
+        let mut resent = Vec::new();
+        for (to, payload) in self.outbox.pending() {
+            if let Some(room) = to.room() {
+                let _ = client.join_room(room, env.now);
+            }
+            if let Ok(m) = client.resend(&to, payload, env.now) {
+                resent.push(m);
+            }
+        }
+        let remember = client.password().is_none();
+        self.password = client.password().map(str::to_owned);
+        if !same_user {
+            let mut model = Model::new(client.rooms(), current.clone());
+            for user in self.load_muted(&me) {
+                model.mute(&user);
+            }
+            self.model = model;
+        }
+        for m in resent {
+            self.model.add_own(m);
+        }
+        // A previous connection says goodbye first.
+        if let Some(old) = &mut self.client {
+            old.leave(env.now, env.wall);
+            self.flush_only();
+            self.out.push_back(Output::Disconnect);
+        }
+        self.client = Some(client);
+        self.disarm(Timer::Retry);
+        self.disarm(Timer::Session);
+        self.status = Status::Connecting;
+        self.opened = false;
+        self.out
+            .push_back(Output::Connect(brokers.current().to_owned()));
+        if remember {
+            // A reload of this tab joins again with the same name (never with a password).
+            self.store(Record::Name, me.clone());
+            self.store(Record::Brokers, brokers.to_list());
+            self.store(Record::Broker, brokers.current().to_owned());
+        }
+        self.brokers = brokers;
+        self.open(current, env)?;
+        Ok(())
+    }
+
+    /// The rooms this tab was in (before a reload), plus the conversation the URL names.
+    fn initial_rooms(&mut self) -> (Vec<String>, Conversation) {
+        let mut rooms: Vec<String> = self
+            .stored
+            .get(&Record::Rooms)
+            .map(|s| {
+                s.split('/')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if rooms.is_empty() {
+            rooms.push(DEFAULT_ROOM.to_owned());
+        }
+        let current = self
+            .first_conversation
+            .take()
+            .unwrap_or_else(|| Conversation::Room(rooms[0].clone()));
+        if let Some(room) = current.room() {
+            if !rooms.iter().any(|r| r == room) {
+                rooms.push(room.to_owned());
+            }
+        }
+        (rooms, current)
+    }
+
+    /// Connects again now, on the broker the tab is on, with the same client and session.
+    fn retry_now(&mut self, env: Env) {
+        self.disarm(Timer::Retry);
+        let Some(client) = &mut self.client else {
+            return;
+        };
+        client.transport_closed(env.wall);
+        // The old transport's end is not news.
+        while client.poll_event().is_some() {}
+        let _ = client.transmit();
+        self.disarm(Timer::Session);
+        self.status = Status::Connecting;
+        self.opened = false;
+        self.out
+            .push_back(Output::Connect(self.brokers.current().to_owned()));
+    }
+
+    /// After a lost connection: waits 1, 2, 4 … 30 s (each less up to half, at random, so that many tabs do not
+    /// come back at once), then connects again with the same client and session. With several brokers the
+    /// wait grows once per round through the list, so that the next broker is tried soon.
+    fn schedule_retry(&mut self, reason: String, env: Env) {
+        let attempt = self.attempts;
+        self.attempts = attempt.saturating_add(1);
+        let rounds = attempt / u32::try_from(self.brokers.len().max(1)).unwrap_or(u32::MAX);
+        let base = (1_000u64 << rounds.min(5)).min(MAX_BACKOFF_MS);
+        let delay = base / 2 + env.random % (base / 2 + 1);
+        self.status = Status::Reconnecting {
+            reason,
+            at: env
+                .wall
+                .saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)),
+        };
+        self.arm(Timer::Retry, env.now.saturating_add(delay));
+    }
+
+    fn send(&mut self, text: &str, env: Env) -> Result<(), Refusal> {
+        let to = self.model.current().clone();
+        let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
+        let sent = client.send(&to, text, env.now, env.wall)?;
+        self.outbox.add(&sent);
+        self.save_outbox();
+        self.model.add_own(sent);
+        self.pump(env);
+        Ok(())
+    }
+
+    fn open(&mut self, conv: Conversation, env: Env) -> Result<(), Refusal> {
+        if let Some(room) = conv.room() {
+            if !self.model.rooms().iter().any(|r| r == room) {
+                let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
+                if let Err(e) = client.join_room(room, env.now) {
+                    self.notice = Some(e.to_string());
+                    return Err(e.into());
+                }
+            }
+        }
+        self.out.push_back(Output::Show(conv.clone()));
+        self.model.open(conv);
+        self.save_rooms();
+        self.pump(env);
+        Ok(())
+    }
+
+    /// Moves what the client produced: bytes to send, events to apply; keeps the session's timer armed.
+    fn pump(&mut self, env: Env) {
+        let Some(client) = &mut self.client else {
+            return;
+        };
+        if let Some(bytes) = client.transmit() {
+            self.out.push_back(Output::Send(bytes));
+        }
+        let mut events = Vec::new();
+        while let Some(e) = client.poll_event() {
+            events.push(e);
+        }
+        let deadline = client.deadline();
+        let closed = events.iter().any(|e| matches!(e, ChatEvent::Closed { .. }));
+        if closed {
+            // The session ended the connection (refusal, protocol error, dead broker): close the transport too.
+            self.disarm(Timer::Session);
+            self.out.push_back(Output::Disconnect);
+            self.opened = false;
+        } else {
+            match deadline {
+                Some(at) => self.arm(Timer::Session, at),
+                None => self.disarm(Timer::Session),
+            }
+        }
+        for event in events {
+            self.on_event(event, env);
+        }
+    }
+
+    /// Sends what the client has to send, without looking at its events (saying goodbye).
+    fn flush_only(&mut self) {
+        if let Some(bytes) = self.client.as_mut().and_then(Client::transmit) {
+            self.out.push_back(Output::Send(bytes));
+        }
+    }
+
+    fn on_event(&mut self, event: ChatEvent, env: Env) {
+        match &event {
+            ChatEvent::Connected => {
+                self.brokers.reached();
+                self.attempts = 0;
+                self.connected_since = env.wall;
+                self.status = Status::Connected;
+            }
+            ChatEvent::Delivered(id) => {
+                if self.outbox.remove(id) {
+                    self.save_outbox();
+                }
+            }
+            ChatEvent::SubscriptionRefused(what) => {
+                self.notice = Some(format!("the broker refused to subscribe to {what}"));
+            }
+            ChatEvent::TooLarge {
+                kind,
+                sender,
+                bytes,
+            } => self.notice = Some(too_large(*kind, sender, *bytes)),
+            ChatEvent::Closed { reason, retry } => {
+                self.connected_since = 0;
+                if *retry {
+                    // An unreachable broker is given up for the next one; a reload stays on that one.
+                    if self.brokers.lost() && self.stored.contains_key(&Record::Broker) {
+                        self.store(Record::Broker, self.brokers.current().to_owned());
+                    }
+                    self.schedule_retry(reason.clone(), env);
+                } else {
+                    self.status = Status::Disconnected(reason.clone());
+                }
+            }
+            ChatEvent::Message(_) | ChatEvent::Presence { .. } => {}
+            ChatEvent::Typing { .. } => {}
+        }
+        let typing = matches!(event, ChatEvent::Typing { typing: true, .. });
+        if let Some(m) = self.model.apply(&event, env.wall) {
+            if self.hidden {
+                self.unseen += 1;
+                if let Content::Text(text) = &m.content {
+                    let sender = super::names::display(&m.sender);
+                    self.out.push_back(Output::Notify {
+                        title: format!("{sender} in {}", m.conversation),
+                        body: text.clone(),
+                    });
+                }
+            }
+        }
+        if typing {
+            self.arm_expiry(env);
+        }
+    }
+
+    fn arm_expiry(&mut self, env: Env) {
+        match self.model.next_expiry() {
+            Some(until) => {
+                let delay = u64::try_from(until.saturating_sub(env.wall)).unwrap_or(0);
+                self.arm(Timer::Expire, env.now.saturating_add(delay));
+            }
+            None => self.disarm(Timer::Expire),
+        }
+    }
+
+    fn arm(&mut self, timer: Timer, at: Millis) {
+        if self.armed.get(&timer) != Some(&at) {
+            self.armed.insert(timer, at);
+            self.out.push_back(Output::SetTimer(timer, at));
+        }
+    }
+
+    fn disarm(&mut self, timer: Timer) {
+        if self.armed.remove(&timer).is_some() {
+            self.out.push_back(Output::CancelTimer(timer));
+        }
+    }
+
+    // --- Storage -----------------------------------------------------------------------------------------
+
+    fn store(&mut self, record: Record, value: String) {
+        if self.stored.get(&record) != Some(&value) {
+            self.stored.insert(record.clone(), value.clone());
+            self.out.push_back(Output::Store(record, value));
+        }
+    }
+
+    fn forget(&mut self, record: Record) {
+        if self.stored.remove(&record).is_some() {
+            self.out.push_back(Output::Remove(record));
+        }
+    }
+
+    /// The stored value, made from `prefix` and 16 random hex digits and stored the first time (an id within
+    /// the 1–23 characters every broker must accept as a client id [MQTT-3.1.3-5]).
+    fn get_or_make(&mut self, record: Record, prefix: &str, env: Env) -> String {
+        if let Some(value) = self.stored.get(&record) {
+            return value.clone();
+        }
+        let value = format!("{prefix}{:016x}", env.random);
+        self.store(record, value.clone());
+        value
+    }
+
+    fn save_rooms(&mut self) {
+        let rooms = self.model.rooms().join("/");
+        self.store(Record::Rooms, rooms);
+    }
+
+    /// The outbox saved for `user`; an unreadable one is kept aside (never overwritten) and reported.
+    fn load_outbox(&mut self, user: &str) -> Outbox {
+        let record = Record::Outbox(user.to_owned());
+        let Some(json) = self.stored.get(&record).cloned() else {
+            return Outbox::default();
+        };
+        match Outbox::parse(&json) {
+            Ok(outbox) => outbox,
+            Err(e) => {
+                let aside = Record::Unreadable(record.key());
+                self.notice = Some(format!("{e}; it is kept as {}", aside.key()));
+                self.store(aside, json);
+                Outbox::default()
+            }
+        }
+    }
+
+    fn save_outbox(&mut self) {
+        if let Some(me) = self.me().map(str::to_owned) {
+            let json = self.outbox.to_json();
+            self.store(Record::Outbox(me), json);
+        }
+    }
+
+    /// The people `user` muted (none if the record is missing or unreadable).
+    fn load_muted(&self, user: &str) -> Vec<String> {
+        self.stored
+            .get(&Record::Muted(user.to_owned()))
+            .and_then(|json| serde_json::from_slice(json.as_bytes()).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_muted(&mut self) {
+        if let Some(me) = self.me().map(str::to_owned) {
+            let muted: Vec<String> = self.model.muted().into_iter().map(|(u, _)| u).collect();
+            let json = String::from_utf8(super::message::to_json(&muted)).unwrap_or_default();
+            self.store(Record::Muted(me), json);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::Delivery;
+    use mqtt::{ConnAck, ConnectReturnCode, Decoder, Packet, Pid, QoS, SubAck};
+
+    /// A scripted broker: answers what the core sends (CONNACK, SUBACK, PUBACK) and remembers what was
+    /// published to it, as (topic, payload).
+    #[derive(Default)]
+    struct Broker {
+        published: Vec<(String, String)>,
+        /// Answer PUBLISH with PUBACK.
+        ack: bool,
+    }
+
+    impl Broker {
+        fn answer(&mut self, bytes: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut d = Decoder::new(1 << 24);
+            d.push(bytes);
+            while let Ok(Some(p)) = d.next_packet() {
+                let reply = match p {
+                    Packet::Connect(_) => Some(Packet::ConnAck(ConnAck {
+                        session_present: false,
+                        code: ConnectReturnCode::Accepted,
+                    })),
+                    Packet::Subscribe(s) => Some(Packet::SubAck(SubAck {
+                        pid: s.pid,
+                        return_codes: vec![Some(QoS::AtMostOnce); s.topics.len()].into(),
+                    })),
+                    Packet::Publish(p) => {
+                        self.published.push((
+                            p.topic.as_str().to_owned(),
+                            String::from_utf8_lossy(p.payload).into_owned(),
+                        ));
+                        match p.qospid.pid() {
+                            Some(pid) if self.ack => Some(Packet::PubAck(pid)),
+                            _ => None,
+                        }
+                    }
+                    Packet::Unsubscribe(u) => Some(Packet::UnsubAck(u.pid)),
+                    _ => None,
+                };
+                if let Some(reply) = reply {
+                    reply.encode(&mut out).unwrap();
+                }
+            }
+            out
+        }
+    }
+
+    /// The shell of a test: carries out outputs against storage (a map) and a scripted broker, in simulated
+    /// time.
+    struct Shell {
+        app: App,
+        env: Env,
+        storage: SortedMap<String, String>,
+        broker: Broker,
+        /// Whether a transport is open (a broker is reachable when `up`).
+        connected: bool,
+        up: bool,
+        timers: SortedMap<Timer, Millis>,
+        connects: Vec<String>,
+        notifications: Vec<String>,
+    }
+
+    fn env(now: Millis) -> Env {
+        Env {
+            now,
+            wall: 1_700_000_000_000 + now as i64,
+            random: 0,
+        }
+    }
+
+    impl Shell {
+        fn new(brokers: &str, storage: SortedMap<String, String>) -> Self {
+            let stored: Vec<(String, String)> = storage
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Self {
+                app: App::new(stored, Brokers::parse(brokers, None).unwrap(), None),
+                env: env(0),
+                storage,
+                broker: Broker {
+                    ack: true,
+                    ..Broker::default()
+                },
+                connected: false,
+                up: true,
+                timers: SortedMap::default(),
+                connects: Vec::new(),
+                notifications: Vec::new(),
+            }
+        }
+
+        fn handle(&mut self, input: Input<'_>) -> Result<(), Refusal> {
+            let result = self.app.handle(input, self.env);
+            self.run();
+            result
+        }
+
+        /// Carries out every output; a connection to a broker that is up opens, one to a broker that is
+        /// down fails.
+        fn run(&mut self) {
+            while let Some(out) = self.app.poll_output() {
+                match out {
+                    Output::Connect(url) => {
+                        self.connects.push(url);
+                        let input = if self.up {
+                            Input::Opened
+                        } else {
+                            Input::Closed
+                        };
+                        self.connected = self.up;
+                        self.app.handle(input, self.env).unwrap();
+                    }
+                    Output::Send(bytes) if self.connected => {
+                        let reply = self.broker.answer(&bytes);
+                        if !reply.is_empty() {
+                            self.app.handle(Input::Bytes(&reply), self.env).unwrap();
+                        }
+                    }
+                    Output::Send(_) => {}
+                    Output::Disconnect => self.connected = false,
+                    Output::SetTimer(t, at) => {
+                        self.timers.insert(t, at);
+                    }
+                    Output::CancelTimer(t) => {
+                        self.timers.remove(&t);
+                    }
+                    Output::Store(r, v) => {
+                        self.storage.insert(r.key(), v);
+                    }
+                    Output::Remove(r) => {
+                        self.storage.remove(&r.key());
+                    }
+                    Output::Notify { title, .. } => self.notifications.push(title),
+                    Output::Show(_) => {}
+                }
+            }
+        }
+
+        /// The broker went away: the transport closes.
+        fn drop_connection(&mut self) {
+            self.connected = false;
+            self.handle(Input::Closed).unwrap();
+        }
+
+        /// Advances simulated time to the next armed timer and fires it.
+        fn fire(&mut self, timer: Timer) -> Millis {
+            let at = *self.timers.get(&timer).expect("armed");
+            self.timers.remove(&timer);
+            self.env = env(at);
+            self.handle(Input::Timer(timer)).unwrap();
+            at
+        }
+    }
+
+    fn join(shell: &mut Shell, name: &str) {
+        shell
+            .handle(Input::Join {
+                name: name.into(),
+                brokers: shell.app.brokers().to_list(),
+                password: None,
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn joining_connects_subscribes_and_remembers_the_tab() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        assert_eq!(s.app.status(), &Status::Connected);
+        assert_eq!(s.connects, ["ws://a:1"]);
+        assert_eq!(
+            s.storage.get("mqtt-chat.name").map(String::as_str),
+            Some("alice")
+        );
+        assert_eq!(
+            s.storage.get("mqtt-chat.rooms").map(String::as_str),
+            Some("general")
+        );
+        assert!(s
+            .storage
+            .get("mqtt-chat.client-id")
+            .is_some_and(|id| id.starts_with("mc")));
+        assert!(
+            s.broker
+                .published
+                .iter()
+                .any(|(t, _)| t.starts_with("chat/users/alice/presence/")),
+            "online: presence published"
+        );
+        assert!(
+            s.timers.contains_key(&Timer::Session),
+            "the keep-alive is armed"
+        );
+    }
+
+    #[test]
+    fn a_bad_name_or_broker_list_is_refused_without_connecting() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        let bad = s.handle(Input::Join {
+            name: "a/b".into(),
+            brokers: "ws://a:1".into(),
+            password: None,
+        });
+        assert_eq!(bad, Err(Refusal::Name(NameError::Forbidden('/'))));
+        let bad = s.handle(Input::Join {
+            name: "bob".into(),
+            brokers: "http://x".into(),
+            password: None,
+        });
+        assert!(matches!(bad, Err(Refusal::Brokers(_))));
+        assert!(s.connects.is_empty() && s.app.me().is_none());
+    }
+
+    #[test]
+    fn a_lost_connection_backs_off_1_2_4_up_to_30_seconds_and_resets_once_connected() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.up = false;
+        s.drop_connection();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let Status::Reconnecting { at, .. } = s.app.status().clone() else {
+                panic!("{:?}", s.app.status())
+            };
+            let from = s.env.now;
+            let fired = s.fire(Timer::Retry);
+            waits.push(fired - from);
+            assert_eq!(at, s.env.wall, "the status says when");
+        }
+        // random = 0: the shortest wait of each step, half the base.
+        assert_eq!(
+            waits,
+            [500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000, 15_000]
+        );
+        assert!(
+            matches!(s.app.status(), Status::Reconnecting { reason, .. } if reason.contains("cannot reach"))
+        );
+        s.up = true;
+        s.fire(Timer::Retry);
+        assert_eq!(s.app.status(), &Status::Connected);
+        s.up = false;
+        s.drop_connection();
+        let from = s.env.now;
+        assert_eq!(s.fire(Timer::Retry) - from, 500, "the backoff starts over");
+    }
+
+    #[test]
+    fn the_jitter_shortens_a_wait_by_at_most_half() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.env.random = u64::MAX;
+        s.drop_connection();
+        let at = *s.timers.get(&Timer::Retry).unwrap();
+        assert!(
+            at - s.env.now <= 1_000 && at - s.env.now >= 500,
+            "{}",
+            at - s.env.now
+        );
+    }
+
+    #[test]
+    fn a_broker_that_cannot_be_reached_is_given_up_for_the_next_and_a_reload_stays_there() {
+        let mut s = Shell::new("ws://a:1,ws://b:2", SortedMap::default());
+        join(&mut s, "alice");
+        // a drops the connection: one more try on a, then b.
+        s.up = false;
+        s.drop_connection();
+        s.fire(Timer::Retry);
+        s.up = true;
+        s.fire(Timer::Retry);
+        assert_eq!(s.connects, ["ws://a:1", "ws://a:1", "ws://b:2"]);
+        assert_eq!(s.app.brokers().current(), "ws://b:2");
+        assert_eq!(
+            s.storage.get("mqtt-chat.broker").map(String::as_str),
+            Some("ws://b:2")
+        );
+        // A reload (a new core from storage) resumes on b.
+        let mut reloaded = Shell::new("ws://a:1,ws://b:2", s.storage.clone());
+        reloaded.handle(Input::Resume).unwrap();
+        assert_eq!(reloaded.connects, ["ws://b:2"]);
+        assert_eq!(reloaded.app.me(), Some("alice"));
+    }
+
+    #[test]
+    fn the_outbox_is_stored_resent_after_a_reload_and_emptied_by_the_puback() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        s.broker.ack = false;
+        join(&mut s, "alice");
+        s.handle(Input::Send("hello".into())).unwrap();
+        let stored = s.storage.get("mqtt-chat.outbox.alice").cloned().unwrap();
+        assert!(stored.contains("hello"), "{stored}");
+        let id = s
+            .app
+            .model()
+            .messages(&Conversation::Room("general".into()))[0]
+            .id
+            .clone();
+        // The page is reloaded before the broker acknowledged it.
+        let mut reloaded = Shell::new("ws://a:1", s.storage.clone());
+        reloaded.handle(Input::Resume).unwrap();
+        let resent: Vec<_> = reloaded
+            .broker
+            .published
+            .iter()
+            .filter(|(t, p)| t == "chat/rooms/general/messages/alice" && p.contains(&id))
+            .collect();
+        assert_eq!(resent.len(), 1, "sent again with the same id");
+        let shown = reloaded
+            .app
+            .model()
+            .messages(&Conversation::Room("general".into()));
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].delivery, Delivery::Sent, "acknowledged this time");
+        assert_eq!(
+            reloaded
+                .storage
+                .get("mqtt-chat.outbox.alice")
+                .map(String::as_str),
+            Some("[]")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_outbox_is_kept_aside_and_reported() {
+        let mut storage = SortedMap::default();
+        storage.insert("mqtt-chat.outbox.alice".to_owned(), "{broken".to_owned());
+        let mut s = Shell::new("ws://a:1", storage);
+        join(&mut s, "alice");
+        assert_eq!(
+            s.storage
+                .get("mqtt-chat.outbox.alice.unreadable")
+                .map(String::as_str),
+            Some("{broken")
+        );
+        assert!(s
+            .app
+            .notice()
+            .is_some_and(|n| n.contains("kept as mqtt-chat.outbox.alice.unreadable")));
+    }
+
+    #[test]
+    fn rooms_and_mutes_survive_a_reload() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::JoinRoom("rust".into())).unwrap();
+        s.handle(Input::Mute("eve".into())).unwrap();
+        assert_eq!(
+            s.storage.get("mqtt-chat.rooms").map(String::as_str),
+            Some("general/rust")
+        );
+        assert_eq!(
+            s.storage.get("mqtt-chat.muted.alice").map(String::as_str),
+            Some(r#"["eve"]"#)
+        );
+        let mut reloaded = Shell::new("ws://a:1", s.storage.clone());
+        reloaded.handle(Input::Resume).unwrap();
+        assert_eq!(reloaded.app.model().rooms(), ["general", "rust"]);
+        // Without a URL naming one, the first room shows.
+        assert_eq!(
+            reloaded.app.model().current(),
+            &Conversation::Room("general".into())
+        );
+        assert!(reloaded.app.model().is_muted("eve"));
+        s.handle(Input::Close(Conversation::Room("rust".into())))
+            .unwrap();
+        assert_eq!(
+            s.storage.get("mqtt-chat.rooms").map(String::as_str),
+            Some("general")
+        );
+        assert_eq!(
+            s.handle(Input::JoinRoom("a#b".into())),
+            Err(Refusal::Name(NameError::Forbidden('#')))
+        );
+    }
+
+    #[test]
+    fn messages_to_a_hidden_page_count_and_notify() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::Visible(false)).unwrap();
+        let msg = br#"{"id":"b1","text":"hi","sent_at":1700000000000}"#;
+        let mut bytes = Vec::new();
+        Packet::Publish(mqtt::Publish {
+            dup: false,
+            qospid: mqtt::QosPid::AtLeastOnce(Pid::new(99).unwrap()),
+            retain: false,
+            topic: mqtt::TopicName::new("chat/rooms/general/messages/bob").unwrap(),
+            payload: msg,
+        })
+        .encode(&mut bytes)
+        .unwrap();
+        s.handle(Input::Bytes(&bytes)).unwrap();
+        assert_eq!(s.notifications, ["bob in #general"]);
+        assert_eq!(s.app.title(), "(1) #general · mqtt-chat");
+        s.handle(Input::Visible(true)).unwrap();
+        assert_eq!(s.app.title(), "#general · mqtt-chat");
+    }
+
+    #[test]
+    fn storage_keys_round_trip() {
+        for r in [
+            Record::Name,
+            Record::Brokers,
+            Record::Broker,
+            Record::Rooms,
+            Record::ClientId,
+            Record::BrowserId,
+            Record::Outbox("al.ice".into()),
+            Record::Muted("bob".into()),
+            Record::Unreadable("mqtt-chat.outbox.x".into()),
+        ] {
+            assert_eq!(Record::from_key(&r.key()), Some(r.clone()), "{}", r.key());
+        }
+        assert_eq!(Record::from_key("other.key"), None);
+        assert!(Record::Rooms.per_tab() && !Record::BrowserId.per_tab());
+    }
+}
