@@ -312,6 +312,12 @@ impl App {
         self.connected_since
     }
 
+    /// Whether own messages wait for the broker's acknowledgement (the outbox is not empty): a program that
+    /// ends with its input waits for them first.
+    pub fn has_unsent(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     /// Whether an own message still pending at `wall` has failed: pending for [`FAILED_AFTER_MS`] while
     /// connected.
     pub fn failed(&self, sent_at: i64, wall: i64) -> bool {
@@ -1116,7 +1122,9 @@ mod tests {
         let mut s = Shell::new("ws://a:1", SortedMap::default());
         s.broker.ack = false;
         join(&mut s, "alice");
+        assert!(!s.app.has_unsent());
         s.handle(Input::Send("hello".into())).unwrap();
+        assert!(s.app.has_unsent(), "not acknowledged yet");
         let stored = s.storage.get("mqtt-chat.outbox.alice").cloned().unwrap();
         assert!(stored.contains("hello"), "{stored}");
         let id = s
@@ -1141,6 +1149,7 @@ mod tests {
             .messages(&Conversation::Room("general".into()));
         assert_eq!(shown.len(), 1);
         assert_eq!(shown[0].delivery, Delivery::Sent, "acknowledged this time");
+        assert!(!reloaded.app.has_unsent());
         assert_eq!(
             reloaded
                 .storage

@@ -236,6 +236,30 @@ impl Model {
         self.convs.get(conv).map_or(&[], |c| c.timeline.entries())
     }
 
+    /// The number the next message added will get: a reader that has shown every message numbered below it
+    /// asks [`Model::added_since`] with it next time.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The messages in view numbered `seq` or later — those added since a reader that shows each message once
+    /// (the terminal's line mode) last looked — oldest sent first. A message changing state (sent) keeps its
+    /// number, so it is not added again; so does a message unmuted, and the messages of muted people are not
+    /// in view.
+    pub fn added_since(&self, seq: u64) -> Vec<Arc<Item>> {
+        if seq >= self.next_seq {
+            return Vec::new();
+        }
+        let mut added: Vec<Arc<Item>> = self
+            .convs
+            .values()
+            .flat_map(|c| c.timeline.entries().iter().filter(|m| m.seq >= seq))
+            .cloned()
+            .collect();
+        added.sort_by_key(|m| (m.sent_at, m.seq));
+        added
+    }
+
     pub fn unread_total(&self) -> usize {
         self.convs.values().map(|c| c.unread).sum()
     }
@@ -448,6 +472,47 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!((seqs("general"), seqs("rust")), (vec![0, 2], vec![1]));
+    }
+
+    #[test]
+    fn a_reader_gets_each_message_added_once_oldest_sent_first() {
+        let mut m = model();
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "bob", "2", 20, true)),
+            0,
+        );
+        // History arrives after a live message: older, so it comes first.
+        m.apply(
+            &ChatEvent::Message(msg(room("rust"), "carol", "1", 10, false)),
+            0,
+        );
+        let ids = |items: Vec<Arc<Item>>| items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(m.added_since(0)), ["1", "2"]);
+        let seen = m.next_seq();
+        assert!(m.added_since(seen).is_empty());
+        m.add_own(msg(room("general"), "me", "a", 30, true));
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "bob", "2", 20, true)),
+            0,
+        );
+        m.mute("eve");
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), "eve", "e", 25, true)),
+            0,
+        );
+        assert_eq!(
+            ids(m.added_since(seen)),
+            ["a"],
+            "no duplicate, nothing muted"
+        );
+        let seen = m.next_seq();
+        m.apply(&ChatEvent::Delivered("a".into()), 0);
+        m.unmute("eve");
+        assert!(
+            m.added_since(seen).is_empty(),
+            "a change of state or an unmute adds nothing"
+        );
+        assert_eq!(m.messages(&room("general")).len(), 3);
     }
 
     #[test]
