@@ -5,26 +5,35 @@
 //! it — its offline queue and its session live there — and moves on to the next one only when that broker
 //! cannot be reached: a connection that fails, or one that dropped and whose reconnection failed.
 
-/// Websocket port of the broker when the page does not name one.
+/// Websocket port of the broker when the page does not name one and is not served over `https:`.
 pub const DEFAULT_BROKER_PORT: u16 = 9001;
 
-/// The broker a page connects to when it names none: the page's own host on port 9001, `wss:` when the
-/// page itself came over `https:`.
-pub fn default_broker_url(page_protocol: &str, page_hostname: &str) -> String {
-    let scheme = if page_protocol == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
+/// Where a page served over `https:` finds the broker on its own origin: `scripts/serve` (Caddy) proxies this
+/// path to Mosquitto's websocket listener on loopback.
+pub const SAME_ORIGIN_BROKER_PATH: &str = "/mqtt";
+
+/// The broker a page connects to when it names none. A page served over `https:` is behind a server that
+/// terminates TLS and proxies the broker on the same origin (`scripts/serve`): `wss://{host}[:{port}]/mqtt`,
+/// so nothing but the page's own port needs to be reachable, and one certificate covers both. Any other page
+/// (`scripts/dev` and every test serve plain `http:`) connects to its host's port 9001 over `ws:`.
+/// `page_port` is `location.port`: empty for the scheme's default port.
+pub fn default_broker_url(page_protocol: &str, page_hostname: &str, page_port: &str) -> String {
     let host = match page_hostname {
-        "" => "localhost",
-        // An IPv6 literal needs brackets in a URL.
-        h if h.contains(':') && !h.starts_with('[') => {
-            return format!("{scheme}://[{h}]:{DEFAULT_BROKER_PORT}")
-        }
-        h => h,
+        "" => "localhost".to_owned(),
+        // An IPv6 literal needs brackets in a URL (`location.hostname` has them already).
+        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+        h => h.to_owned(),
     };
-    format!("{scheme}://{host}:{DEFAULT_BROKER_PORT}")
+    if page_protocol == "https:" {
+        let port = if page_port.is_empty() {
+            String::new()
+        } else {
+            format!(":{page_port}")
+        };
+        format!("wss://{host}{port}{SAME_ORIGIN_BROKER_PATH}")
+    } else {
+        format!("ws://{host}:{DEFAULT_BROKER_PORT}")
+    }
 }
 
 /// Checks a broker URL typed by a user before the browser is asked to open it.
@@ -78,16 +87,18 @@ impl Brokers {
     }
 
     /// What a page starts with: the `?broker=` values (the parameter may be repeated, and each may hold a
-    /// comma-separated list), else the page's own host on port 9001; on `preferred` if it is among them.
+    /// comma-separated list), else [`default_broker_url`] of the page's location; on `preferred` if it is
+    /// among them.
     pub fn for_page(
         page_protocol: &str,
         page_hostname: &str,
+        page_port: &str,
         queries: &[String],
         preferred: Option<&str>,
     ) -> Self {
         let joined = queries.join(",");
         Self::parse(&joined, preferred).unwrap_or_else(|_| Self {
-            urls: vec![default_broker_url(page_protocol, page_hostname)],
+            urls: vec![default_broker_url(page_protocol, page_hostname, page_port)],
             current: 0,
             reached: false,
         })
@@ -168,16 +179,29 @@ mod tests {
     #[test]
     fn repeated_and_comma_separated_query_values_make_one_list() {
         let queries = ["ws://a:1,ws://b:2".to_owned(), "ws://c:3".to_owned()];
-        let b = Brokers::for_page("http:", "h", &queries, None);
+        let b = Brokers::for_page("http:", "h", "8080", &queries, None);
         assert_eq!(list(&b), ["ws://a:1", "ws://b:2", "ws://c:3"]);
-        let b = Brokers::for_page("http:", "h", &["ws://10.0.0.2:8080/mqtt".to_owned()], None);
+        let b = Brokers::for_page(
+            "http:",
+            "h",
+            "",
+            &["ws://10.0.0.2:8080/mqtt".to_owned()],
+            None,
+        );
         assert_eq!(list(&b), ["ws://10.0.0.2:8080/mqtt"]);
-        let b = Brokers::for_page("http:", "h", &[], None);
+        let b = Brokers::for_page("http:", "h", "8080", &[], None);
         assert_eq!(list(&b), ["ws://h:9001"]);
-        let b = Brokers::for_page("http:", "h", &["  ".to_owned()], None);
+        let b = Brokers::for_page("http:", "h", "8080", &["  ".to_owned()], None);
         assert_eq!(list(&b), ["ws://h:9001"]);
-        let b = Brokers::for_page("https:", "h", &["nonsense".to_owned()], None);
-        assert_eq!(list(&b), ["wss://h:9001"]);
+        let b = Brokers::for_page("https:", "h", "", &["nonsense".to_owned()], None);
+        assert_eq!(list(&b), ["wss://h/mqtt"]);
+    }
+
+    #[test]
+    fn a_broker_in_the_query_wins_over_the_same_origin_default_of_an_https_page() {
+        let queries = ["wss://other.example:9001".to_owned()];
+        let b = Brokers::for_page("https:", "chat.example", "", &queries, None);
+        assert_eq!(list(&b), ["wss://other.example:9001"]);
     }
 
     #[test]
@@ -210,18 +234,35 @@ mod tests {
         assert_eq!(b.current(), "ws://a:1");
     }
 
+    #[rustfmt::skip]
     #[test]
-    fn the_page_host_and_scheme_pick_the_default() {
-        assert_eq!(
-            default_broker_url("http:", "127.0.0.1"),
-            "ws://127.0.0.1:9001"
-        );
-        assert_eq!(
-            default_broker_url("https:", "chat.example"),
-            "wss://chat.example:9001"
-        );
-        assert_eq!(default_broker_url("http:", "::1"), "ws://[::1]:9001");
-        assert_eq!(default_broker_url("file:", ""), "ws://localhost:9001");
+    fn a_plain_http_page_defaults_to_its_host_on_port_9001() {
+        // (protocol, hostname, port) -> broker
+        let cases = [
+            (("http:", "127.0.0.1", "8080"), "ws://127.0.0.1:9001"), // scripts/dev, every test
+            (("http:", "chat.example", ""),  "ws://chat.example:9001"),
+            (("http:", "::1", "8080"),       "ws://[::1]:9001"),
+            (("http:", "[::1]", "8080"),     "ws://[::1]:9001"),
+            (("file:", "", ""),              "ws://localhost:9001"),
+        ];
+        for ((protocol, hostname, port), broker) in cases {
+            assert_eq!(default_broker_url(protocol, hostname, port), broker, "{protocol}//{hostname}:{port}");
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn an_https_page_defaults_to_its_own_origin_under_mqtt() {
+        // (protocol, hostname, port) -> broker; scripts/serve proxies /mqtt to Mosquitto.
+        let cases = [
+            (("https:", "chat.example", ""),     "wss://chat.example/mqtt"),
+            (("https:", "192.168.1.5", "8443"),  "wss://192.168.1.5:8443/mqtt"),
+            (("https:", "[fd00::2]", ""),        "wss://[fd00::2]/mqtt"),
+            (("https:", "fd00::2", "8443"),      "wss://[fd00::2]:8443/mqtt"),
+        ];
+        for ((protocol, hostname, port), broker) in cases {
+            assert_eq!(default_broker_url(protocol, hostname, port), broker, "{protocol}//{hostname}:{port}");
+        }
     }
 
     #[test]

@@ -474,7 +474,7 @@ fn load_muted(me: &str) -> Vec<String> {
 }
 
 /// The brokers this tab joined with before a reload, on the one it was on; else `?broker=` from the page
-/// URL (repeated, or comma-separated), else the page's host on port 9001.
+/// URL (repeated, or comma-separated), else the page's default (`Brokers::for_page`).
 fn initial_brokers() -> Brokers {
     let on = storage::get(true, KEY_BROKER);
     if let Some(saved) = storage::get(true, KEY_BROKERS).or_else(|| on.clone()) {
@@ -487,6 +487,7 @@ fn initial_brokers() -> Brokers {
     Brokers::for_page(
         &location.protocol().unwrap_or_default(),
         &location.hostname().unwrap_or_default(),
+        &location.port().unwrap_or_default(),
         &queries,
         None,
     )
