@@ -1,4 +1,5 @@
 // Node 2 of the aedes cluster: node 1's configuration (read aedes-1.cjs) on other ports, another broker id.
+// Its limits are node 1's, the same numbers on both nodes (see "limits" in aedes-1.cjs and docs/security.md).
 'use strict'
 
 const port = (name, fallback) => Number(process.env[name] || fallback)
