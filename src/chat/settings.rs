@@ -36,15 +36,34 @@ pub fn default_broker_url(page_protocol: &str, page_hostname: &str, page_port: &
     }
 }
 
-/// Checks a broker URL typed by a user before the browser is asked to open it.
+/// MQTT over TCP's port when an `mqtt://` URL names none (the port IANA assigned to MQTT).
+pub const DEFAULT_MQTT_PORT: u16 = 1883;
+
+/// What a broker URL may start with. A browser opens WebSockets only; a native client (the terminal client,
+/// `term/`) also speaks MQTT over TCP: `mqtt://HOST[:PORT]`, port [`DEFAULT_MQTT_PORT`] unless named.
+const SCHEMES: &[&str] = if cfg!(target_arch = "wasm32") {
+    &["ws://", "wss://"]
+} else {
+    &["ws://", "wss://", "mqtt://"]
+};
+
+/// Checks a broker URL typed by a user before the browser (or the terminal) is asked to open it.
 pub fn validate_broker_url(url: &str) -> Result<&str, String> {
     let url = url.trim();
-    let rest = url
-        .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("wss://"))
-        .ok_or_else(|| "the broker URL must start with ws:// or wss://".to_owned())?;
+    let Some((scheme, rest)) = SCHEMES
+        .iter()
+        .find_map(|s| Some((*s, url.strip_prefix(s)?)))
+    else {
+        return Err(match SCHEMES {
+            [a, b] => format!("the broker URL must start with {a} or {b}"),
+            _ => "the broker URL must start with ws://, wss:// or mqtt://".to_owned(),
+        });
+    };
     if rest.is_empty() || rest.starts_with('/') {
         return Err("the broker URL needs a host".into());
+    }
+    if scheme == "mqtt://" && rest.trim_end_matches('/').contains('/') {
+        return Err("an mqtt:// broker URL names a host and a port only".into());
     }
     Ok(url)
 }
@@ -271,5 +290,26 @@ mod tests {
         assert!(validate_broker_url("wss://h").is_ok());
         assert!(validate_broker_url("http://h").is_err());
         assert!(validate_broker_url("ws://").is_err());
+    }
+
+    /// Natively (the terminal client) MQTT over TCP too; the browser's build keeps WebSockets only.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[rustfmt::skip]
+    #[test]
+    fn a_native_client_may_name_a_tcp_broker_with_mqtt_urls() {
+        let cases = [
+            ("mqtt://127.0.0.1:1883", Ok("mqtt://127.0.0.1:1883")),
+            (" mqtt://broker.example ", Ok("mqtt://broker.example")), // port 1883
+            ("mqtt://[::1]:1884/",     Ok("mqtt://[::1]:1884/")),
+            ("mqtt://",                Err("the broker URL needs a host")),
+            ("mqtt://h:1883/chat",     Err("an mqtt:// broker URL names a host and a port only")),
+            ("tcp://h:1883",           Err("the broker URL must start with ws://, wss:// or mqtt://")),
+        ];
+        for (url, want) in cases {
+            assert_eq!(validate_broker_url(url), want.map_err(str::to_owned), "{url}");
+        }
+        let b = Brokers::parse("mqtt://a, ws://b:9001", None).unwrap();
+        assert_eq!(b.to_list(), "mqtt://a, ws://b:9001");
+        assert_eq!(DEFAULT_MQTT_PORT, 1883);
     }
 }
