@@ -225,9 +225,15 @@ pub struct Client {
     sync_pid: Option<u16>,
     /// The filters of each SUBSCRIBE awaiting its SUBACK, to name a refused one.
     subscribing: SortedMap<u16, Vec<String>>,
-    /// History filters to unsubscribe once the SUBACK with this packet id arrives: the retained histories
-    /// (sent at QoS 0, so never held back by the in-flight window) have all arrived before it.
+    /// Rooms whose history filters to unsubscribe once the SUBACK with this packet id arrives: the retained
+    /// histories (sent at QoS 0, so never held back by the in-flight window) have all arrived before it.
     history_reads: SortedMap<u16, Vec<String>>,
+    /// Rooms whose retained history of this user was read on this connection. Only those are republished
+    /// at once: a message sent before (offline, or resent from the outbox after a reload) must not replace
+    /// older history that was not read yet.
+    history_read: HashSet<String>,
+    /// Rooms whose history changed before it was read: published, merged, once read.
+    history_unsaved: HashSet<String>,
     /// Unix ms when this tab last came online.
     since: i64,
     seq: u64,
@@ -277,6 +283,8 @@ impl Client {
             sync_pid: None,
             subscribing: SortedMap::default(),
             history_reads: SortedMap::default(),
+            history_read: HashSet::new(),
+            history_unsaved: HashSet::new(),
             since: 0,
             seq: 0,
             pending: SortedMap::default(),
@@ -477,18 +485,30 @@ impl Client {
     }
 
     /// Adds own messages to this user's history of `room` and, if that changed it, publishes the history
-    /// (retained: the broker keeps one per sender and room). Returns whether it changed.
+    /// (retained: the broker keeps one per sender and room) — once the retained one has been read on this
+    /// connection, so that it is merged, never replaced unread. Returns whether it changed.
     fn remember(&mut self, room: &str, new: &[Payload], now: Millis) -> bool {
         let list = self.history.get_or_default(room.to_owned());
         if !merge(list, new) {
             return false;
         }
+        if self.history_read.contains(room) {
+            self.publish_history(room, now);
+        } else {
+            self.history_unsaved.insert(room.to_owned());
+        }
+        true
+    }
+
+    fn publish_history(&mut self, room: &str, now: Millis) {
+        let Some(list) = self.history.get(room) else {
+            return;
+        };
         let json = message::to_json(list);
         let topic = topic::history(room, &self.id.name);
         let _ = self
             .session
             .publish(&topic, &json, QoS::AtLeastOnce, true, now);
-        true
     }
 
     fn publish_presence(&mut self, now: Millis) {
@@ -546,6 +566,8 @@ impl Client {
         self.name_taken = false;
         self.subscribing.clear();
         self.history_reads.clear();
+        // Other tabs of this user may have written while this one was away: read again before writing.
+        self.history_read.clear();
         let rooms = self.rooms.clone();
         let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
         match self.subscribe_rooms(&rooms, extra, true, now) {
@@ -590,7 +612,7 @@ impl Client {
             last = Some(pid);
         }
         if let Some(pid) = last {
-            self.history_reads.insert(pid, histories);
+            self.history_reads.insert(pid, rooms.to_vec());
         }
         last
     }
@@ -603,10 +625,17 @@ impl Client {
                     .push_back(ChatEvent::SubscriptionRefused(filter.clone()));
             }
         }
-        if let Some(histories) = self.history_reads.remove(&pid) {
-            let list: Vec<&str> = histories.iter().map(String::as_str).collect();
+        if let Some(rooms) = self.history_reads.remove(&pid) {
+            let filters: Vec<String> = rooms.iter().map(|r| topic::history_filter(r)).collect();
+            let list: Vec<&str> = filters.iter().map(String::as_str).collect();
             if !list.is_empty() {
                 let _ = self.session.unsubscribe(&list, now);
+            }
+            for room in rooms {
+                if self.history_unsaved.remove(&room) {
+                    self.publish_history(&room, now);
+                }
+                self.history_read.insert(room);
             }
         }
         if self.sync_pid != Some(pid) {
@@ -727,7 +756,9 @@ impl Client {
                 .into_iter()
                 .filter(|p| !received.contains(&p.id.as_str()))
                 .collect();
-            if !missing.is_empty() {
+            if missing.is_empty() {
+                self.history_unsaved.remove(room);
+            } else {
                 self.remember(room, &missing, now);
             }
         }
@@ -1159,6 +1190,50 @@ mod tests {
         );
         let (publishes, _) = sent(&mut c);
         assert!(publishes.is_empty(), "{publishes:?}");
+    }
+
+    #[test]
+    fn a_message_sent_before_the_history_was_read_joins_it_instead_of_replacing_it() {
+        // Sent offline (or resent from the outbox at a start): it waits in the session.
+        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        c.send(&general(), "sent offline", 0, 100).unwrap();
+        c.transport_open(0);
+        sent(&mut c);
+        let ack = ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::Accepted,
+        };
+        c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
+        let (publishes, _) = sent(&mut c);
+        let topics: Vec<&str> = publishes.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            topics,
+            ["chat/rooms/general/messages/alice"],
+            "the message goes out, the history waits until it has been read"
+        );
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 2]), 2, 2);
+        let older = br#"[{"id":"x1","text":"from before","sent_at":50}]"#;
+        c.receive(
+            &publish("chat/rooms/general/history/alice", 2, older, true),
+            2,
+            2,
+        );
+        assert!(sent(&mut c).0.is_empty(), "not before the read is complete");
+        let granted = vec![Some(QoS::AtLeastOnce); 3];
+        c.receive(&suback(3, granted), 3, 3);
+        let (publishes, _) = sent(&mut c);
+        let history: Vec<&Sent> = publishes
+            .iter()
+            .filter(|p| p.0 == "chat/rooms/general/history/alice")
+            .collect();
+        assert_eq!(history.len(), 1, "{publishes:?}");
+        let h = message::parse_history(history[0].1.as_bytes()).unwrap();
+        let texts: Vec<&str> = h.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["from before", "sent offline"]);
+        // Read on this connection: the next message's history goes out with it.
+        c.send(&general(), "online now", 4, 200).unwrap();
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(publishes.len(), 2, "{publishes:?}");
     }
 
     #[test]
