@@ -237,6 +237,10 @@ pub struct Client {
     /// Unix ms when this tab last came online.
     since: i64,
     seq: u64,
+    /// Unix ms of this client's first own message, in its messages' ids: the client id is kept across
+    /// reloads (and restarts of the terminal client) and the counter starts again, so without it a message
+    /// after a reload would take the id of one before, and every reader that saw that one would drop it.
+    epoch: Option<i64>,
     /// Own messages awaiting PUBACK: packet id -> message id.
     pending: SortedMap<u16, String>,
     /// (sender, id) of every message reported, so a redelivery is shown once.
@@ -287,6 +291,7 @@ impl Client {
             history_unsaved: HashSet::new(),
             since: 0,
             seq: 0,
+            epoch: None,
             pending: SortedMap::default(),
             seen: HashSet::new(),
             history: SortedMap::default(),
@@ -436,8 +441,9 @@ impl Client {
             return Err(SendError::TooLong(text.len()));
         }
         self.seq += 1;
+        let epoch = *self.epoch.get_or_insert(wall);
         let payload = Payload {
-            id: format!("{}-{}", self.id.client_id, self.seq),
+            id: format!("{}-{epoch:x}-{}", self.id.client_id, self.seq),
             text,
             sent_at: wall,
         };
@@ -1234,6 +1240,20 @@ mod tests {
         c.send(&general(), "online now", 4, 200).unwrap();
         let (publishes, _) = sent(&mut c);
         assert_eq!(publishes.len(), 2, "{publishes:?}");
+    }
+
+    #[test]
+    fn message_ids_are_not_used_again_by_the_same_tab_after_a_reload() {
+        let mut before = online("alice");
+        let first = before.send(&general(), "before", 5, 1_000).unwrap();
+        let second = before.send(&general(), "again", 6, 1_001).unwrap();
+        assert_ne!(first.id, second.id);
+        // Reloaded: the same client id (the persistent session), a new client.
+        let mut after = online("alice");
+        let third = after.send(&general(), "after", 5, 9_000).unwrap();
+        assert!(third.id.starts_with("alice-tab-"), "{}", third.id);
+        assert!(![first.id, second.id].contains(&third.id), "{}", third.id);
+        assert!(third.id.len() <= message::MAX_ID_BYTES);
     }
 
     #[test]
