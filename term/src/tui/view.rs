@@ -1,0 +1,486 @@
+//! The full-screen view: a pure function of the core's state ([`App`]) and the view's own ([`Ui`]: the input
+//! line, the scroll position, the last command's answer), drawn with ratatui.
+//!
+//! ```text
+//! ┌ Rooms ──────┐┌ #general ──────────────────────────┐┌ Online ───────┐
+//! │ #general    ││ ── Wednesday, 25 November 2026 ──  ││ In #general   │
+//! │ #rust (2)   ││ 10:42 alice: hello                 ││  alice        │
+//! │ @bob        ││ 10:43 me: hi ✓                     ││ Everyone      │
+//! └─────────────┘└────────────────────────────────────┘└───────────────┘
+//!  alice is typing…
+//!  Connected as me to mqtt://127.0.0.1:1883
+//! > _
+//! ```
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+use unicode_width::UnicodeWidthChar;
+
+use mqtt_chat::chat::model::{Item, Model};
+use mqtt_chat::chat::{names, App, Content, Conversation, Delivery, Status};
+
+use super::Ui;
+use crate::command::label;
+use crate::line::status_line;
+
+/// Side panes are left out below these widths (the message pane keeps what is left).
+const ROOMS_WIDTH: u16 = 18;
+const ONLINE_WIDTH: u16 = 20;
+const WIDE_ENOUGH_FOR_ROOMS: u16 = 50;
+const WIDE_ENOUGH_FOR_ONLINE: u16 = 80;
+/// "HH:MM " before each message; continuation lines are indented as far.
+const TIME_WIDTH: usize = 6;
+
+/// Draws everything. `wall` is now (Unix ms), `tz` the reader's time zone. Returns the message pane's height
+/// and, if the whole conversation was laid out, how far it can be scrolled back.
+pub fn draw(
+    frame: &mut Frame<'_>,
+    app: &App,
+    ui: &Ui,
+    wall: i64,
+    tz: &TimeZone,
+) -> (usize, Option<usize>) {
+    let model = app.model();
+    let info = info_line(app, ui);
+    let [main, typing, info_area, status, input] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(u16::from(info.is_some())),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let rooms_w = if main.width >= WIDE_ENOUGH_FOR_ROOMS {
+        ROOMS_WIDTH
+    } else {
+        0
+    };
+    let online_w = if main.width >= WIDE_ENOUGH_FOR_ONLINE {
+        ONLINE_WIDTH
+    } else {
+        0
+    };
+    let [rooms, messages, online] = Layout::horizontal([
+        Constraint::Length(rooms_w),
+        Constraint::Min(10),
+        Constraint::Length(online_w),
+    ])
+    .areas(main);
+
+    frame.render_widget(conversations(model), rooms);
+    let scrolling = draw_messages(frame, messages, app, ui, wall, tz);
+    frame.render_widget(people(model), online);
+    frame.render_widget(
+        Paragraph::new(typing_line(model, wall)).style(dim()),
+        typing,
+    );
+    if let Some(info) = info {
+        frame.render_widget(Paragraph::new(info), info_area);
+    }
+    let status_style = match app.status() {
+        Status::Connected => Style::new().fg(Color::Green),
+        Status::Connecting | Status::Reconnecting { .. } => Style::new().fg(Color::Yellow),
+        Status::Disconnected(_) => Style::new().fg(Color::Red),
+    };
+    let mut words = status_line(app, wall);
+    if let Status::Disconnected(reason) = app.status() {
+        if !reason.is_empty() {
+            words.push_str(" — /reconnect to try again, Ctrl-C to quit");
+        }
+    }
+    frame.render_widget(Paragraph::new(words).style(status_style), status);
+    draw_input(frame, input, ui);
+    scrolling
+}
+
+fn dim() -> Style {
+    Style::new().add_modifier(Modifier::DIM)
+}
+
+/// The last command's answer, else the core's notice (Esc dismisses either).
+fn info_line(app: &App, ui: &Ui) -> Option<Line<'static>> {
+    if let Some((text, error)) = &ui.said {
+        let style = if *error {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new().fg(Color::Cyan)
+        };
+        return Some(Line::styled(text.clone(), style));
+    }
+    let notice = app.notice()?;
+    Some(Line::styled(
+        format!("{notice} (Esc)"),
+        Style::new().fg(Color::Yellow),
+    ))
+}
+
+fn name_span(model: &Model, name: &str, style: Style) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(names::display(name).into_owned(), style)];
+    if model.suspicion(name).is_some() {
+        spans.push(Span::styled(" ⚠", Style::new().fg(Color::Yellow)));
+    }
+    spans
+}
+
+fn conversations(model: &Model) -> Paragraph<'static> {
+    let current = model.current();
+    let lines: Vec<Line> = model
+        .conversations()
+        .into_iter()
+        .map(|(c, unread)| {
+            let mut text = label(&c);
+            if unread > 0 {
+                text.push_str(&format!(" ({unread})"));
+            }
+            let style = if c == *current {
+                Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+            } else if unread > 0 {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            };
+            Line::styled(text, style)
+        })
+        .collect();
+    Paragraph::new(lines).block(Block::bordered().title(" Rooms "))
+}
+
+fn people(model: &Model) -> Paragraph<'static> {
+    let heading = |text: String| Line::styled(text, Style::new().add_modifier(Modifier::BOLD));
+    let list = |who: Vec<String>, lines: &mut Vec<Line<'static>>| {
+        if who.is_empty() {
+            lines.push(Line::styled(" nobody", dim()));
+        }
+        for name in who {
+            let mut spans = vec![Span::raw(" ")];
+            spans.extend(name_span(model, &name, Style::new()));
+            lines.push(Line::from(spans));
+        }
+    };
+    let mut lines = Vec::new();
+    if let Some(room) = model.current().room() {
+        lines.push(heading(format!("In #{}", names::display(room))));
+        list(model.online_in(room), &mut lines);
+    }
+    lines.push(heading("Everyone".into()));
+    list(model.online(), &mut lines);
+    if model.people_capped() {
+        lines.push(Line::styled(" (more: list capped)", dim()));
+    }
+    let muted = model.muted();
+    if !muted.is_empty() {
+        lines.push(heading("Muted".into()));
+        for (name, hidden) in muted {
+            lines.push(Line::styled(
+                format!(" {} ({hidden})", names::display(&name)),
+                dim(),
+            ));
+        }
+    }
+    Paragraph::new(lines).block(Block::bordered().title(" Online "))
+}
+
+fn typing_line(model: &Model, wall: i64) -> String {
+    let Some(room) = model.current().room() else {
+        return String::new();
+    };
+    let who: Vec<String> = model
+        .typing_in(room, wall)
+        .iter()
+        .map(|n| names::display(n).into_owned())
+        .collect();
+    match who.as_slice() {
+        [] => String::new(),
+        [one] => format!(" {one} is typing…"),
+        [a, b] => format!(" {a} and {b} are typing…"),
+        many => format!(" {} people are typing…", many.len()),
+    }
+}
+
+fn draw_input(frame: &mut Frame<'_>, area: Rect, ui: &Ui) {
+    let prompt = "> ";
+    let room = usize::from(area.width)
+        .saturating_sub(prompt.len() + 1)
+        .max(1);
+    // Scrolled so that the cursor stays in view.
+    let chars: Vec<char> = ui.input.chars().collect();
+    let before: usize = chars
+        .iter()
+        .take(ui.cursor)
+        .map(|c| c.width().unwrap_or(0))
+        .sum();
+    let mut skip = 0;
+    let mut skipped = 0;
+    while before - skipped > room {
+        skipped += chars.get(skip).and_then(|c| c.width()).unwrap_or(0);
+        skip += 1;
+    }
+    let shown: String = chars.iter().skip(skip).collect();
+    frame.render_widget(Paragraph::new(format!("{prompt}{shown}")), area);
+    let x = area.x + u16::try_from(prompt.len() + before - skipped).unwrap_or(area.width);
+    frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+}
+
+fn draw_messages(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    ui: &Ui,
+    wall: i64,
+    tz: &TimeZone,
+) -> (usize, Option<usize>) {
+    let model = app.model();
+    let current = model.current();
+    let mut title = format!(" {} ", label(current));
+    if ui.scroll > 0 {
+        title.push_str("(scrolled back: PageDown for newer) ");
+    }
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = usize::from(inner.height);
+    let (rows, whole) = message_rows(
+        app,
+        current,
+        usize::from(inner.width),
+        height + ui.scroll,
+        wall,
+        tz,
+    );
+    // `rows` ends with the newest; show the window `ui.scroll` rows up from the bottom.
+    let max_scroll = rows.len().saturating_sub(height);
+    let end = rows.len().saturating_sub(ui.scroll.min(max_scroll));
+    let start = end.saturating_sub(height);
+    let shown: Vec<Line> = rows.into_iter().skip(start).take(end - start).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+    (height, whole.then_some(max_scroll))
+}
+
+/// The last rows of a conversation (at least `want` of them, if it has that many): day separators and
+/// messages, wrapped to `width`, oldest first; and whether that is all of it. Only the newest messages are
+/// laid out, so that a room of thousands costs no more than a screenful.
+pub fn message_rows(
+    app: &App,
+    conv: &Conversation,
+    width: usize,
+    want: usize,
+    wall: i64,
+    tz: &TimeZone,
+) -> (Vec<Line<'static>>, bool) {
+    let model = app.model();
+    let items = model.messages(conv);
+    let day = |ms: i64| local(ms, tz).map(|z| z.date());
+    let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut count = 0;
+    let mut whole = true;
+    for (i, item) in items.iter().enumerate().rev() {
+        let mut rows = message(app, item, width, wall, tz);
+        let older = i.checked_sub(1).and_then(|j| items.get(j));
+        if older.is_none_or(|o| day(o.sent_at) != day(item.sent_at)) {
+            rows.insert(0, separator(item.sent_at, width, tz));
+        }
+        count += rows.len();
+        blocks.push(rows);
+        if count >= want {
+            whole = i == 0;
+            break;
+        }
+    }
+    if items.is_empty() {
+        blocks.push(vec![Line::styled("No messages yet.", dim())]);
+    }
+    (blocks.into_iter().rev().flatten().collect(), whole)
+}
+
+fn local(ms: i64, tz: &TimeZone) -> Option<jiff::ZonedDateTime> {
+    Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|t| t.to_zoned_datetime(tz.clone()))
+}
+
+fn separator(ms: i64, width: usize, tz: &TimeZone) -> Line<'static> {
+    let day = local(ms, tz).map_or_else(String::new, |z| z.strftime("%A, %-d %B %Y").to_string());
+    let text = format!(" {day} ");
+    let side = width.saturating_sub(text.chars().count()) / 2;
+    let rule = "─".repeat(side.min(40));
+    Line::styled(format!("{rule}{text}{rule}"), dim())
+}
+
+/// One message: `HH:MM sender: text` and its delivery mark, wrapped.
+fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Vec<Line<'static>> {
+    let model = app.model();
+    let time = local(item.sent_at, tz)
+        .map_or_else(|| "--:--".to_owned(), |z| z.strftime("%H:%M").to_string());
+    let sender_style = if item.is_own() {
+        Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)
+    };
+    let mut spans = vec![Span::styled(format!("{time} "), dim())];
+    spans.extend(name_span(model, &item.sender, sender_style));
+    spans.push(Span::raw(": "));
+    let notice = Style::new()
+        .add_modifier(Modifier::ITALIC)
+        .fg(Color::Yellow);
+    match &item.content {
+        Content::Text(text) => {
+            spans.push(Span::raw(text.replace('\t', "  ")));
+            if item.truncated {
+                spans.push(Span::styled(
+                    " (cut short: the message was too long)",
+                    notice,
+                ));
+            }
+        }
+        Content::Unreadable(bytes) => spans.push(Span::styled(
+            format!("unreadable message ({bytes} bytes)"),
+            notice,
+        )),
+        Content::TooLarge(kind, bytes) => spans.push(Span::styled(
+            mqtt_chat::chat::client::too_large(*kind, &item.sender, *bytes),
+            notice,
+        )),
+    }
+    match item.delivery {
+        Delivery::Pending if app.failed(item.sent_at, wall) => {
+            spans.push(Span::styled(
+                " ✗ not delivered (/retry)",
+                Style::new().fg(Color::Red),
+            ));
+        }
+        Delivery::Pending => spans.push(Span::styled(" …", dim())),
+        Delivery::Sent => spans.push(Span::styled(" ✓", Style::new().fg(Color::Green))),
+        Delivery::Received => {}
+    }
+    wrap(spans, width, TIME_WIDTH)
+}
+
+/// Lays styled text out in rows of at most `width` columns: at a line break, else after the last space
+/// that fits, else anywhere; rows after the first are indented by `indent`.
+pub fn wrap(spans: Vec<Span<'static>>, width: usize, indent: usize) -> Vec<Line<'static>> {
+    let width = width.max(indent + 1);
+    let cells: Vec<(char, Style)> = spans
+        .iter()
+        .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+        .collect();
+    let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
+    let mut used = 0;
+    for (c, style) in cells {
+        if c == '\n' {
+            rows.push(vec![(' ', Style::new()); indent]);
+            used = indent;
+            continue;
+        }
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            rows.push(vec![(' ', Style::new()); indent]);
+            used = indent;
+            if c == ' ' {
+                // A space where a row ends is the break itself.
+                continue;
+            }
+            // Move the word begun on the row before down with it, if it began after a space (not in the
+            // indent or the time before it).
+            if let [.., row, next] = rows.as_mut_slice() {
+                if let Some(p) = row
+                    .iter()
+                    .rposition(|(c, _)| *c == ' ')
+                    .filter(|&p| p >= indent)
+                {
+                    let word = row.split_off(p + 1);
+                    row.pop();
+                    used += word
+                        .iter()
+                        .map(|(c, _)| c.width().unwrap_or(0))
+                        .sum::<usize>();
+                    next.extend(word);
+                }
+            }
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((c, style));
+        }
+        used += w;
+    }
+    rows.into_iter().map(spans_of).collect()
+}
+
+fn spans_of(row: Vec<(char, Style)>) -> Line<'static> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut text = String::new();
+    let mut style = None;
+    for (c, s) in row {
+        if style.is_some_and(|st| st != s) {
+            spans.push(Span::styled(
+                std::mem::take(&mut text),
+                style.unwrap_or_default(),
+            ));
+        }
+        style = Some(s);
+        text.push(c);
+    }
+    if !text.is_empty() {
+        spans.push(Span::styled(text, style.unwrap_or_default()));
+    }
+    Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces_and_indent_the_rest() {
+        let rows = wrap(
+            vec![Span::raw("12:00 ann: the quick brown fox jumps")],
+            20,
+            6,
+        );
+        assert_eq!(
+            text(&rows),
+            ["12:00 ann: the quick", "      brown fox", "      jumps"]
+        );
+        let rows = wrap(
+            vec![Span::raw("12:00 ann: abcdefghijklmnopqrstuvwxyz")],
+            20,
+            6,
+        );
+        assert_eq!(
+            text(&rows),
+            ["12:00 ann:", "      abcdefghijklmn", "      opqrstuvwxyz"]
+        );
+        let rows = wrap(vec![Span::raw("12:00 ann: one\ntwo")], 40, 6);
+        assert_eq!(text(&rows), ["12:00 ann: one", "      two"]);
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let rows = wrap(vec![Span::raw("漢字漢字漢字")], 7, 0);
+        assert_eq!(text(&rows), ["漢字漢", "字漢字"]);
+    }
+
+    #[test]
+    fn styles_survive_wrapping() {
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        let rows = wrap(
+            vec![Span::styled("ann", bold), Span::raw(": hi there")],
+            8,
+            0,
+        );
+        assert_eq!(text(&rows), ["ann: hi", "there"]);
+        assert_eq!(rows[0].spans[0].style, bold);
+        assert_eq!(rows[0].spans[1].style, Style::new());
+    }
+}
