@@ -353,6 +353,16 @@ impl Session {
         }
     }
 
+    /// Sends a PINGREQ now, if connected [MQTT-3.12]: a packet for the broker to answer. (A broker whose
+    /// sending waits for events, as Mosquitto 2.0.11's websocket listener does, sends a large packet faster
+    /// while it hears from the client.)
+    pub fn ping(&mut self, now: Millis) {
+        if self.core.state == State::Connected {
+            self.core.send(&Packet::PingReq, now);
+            self.core.ping_sent.get_or_insert(now);
+        }
+    }
+
     /// Says goodbye: DISCONNECT, after which the broker discards the will [MQTT-3.14.4-3].
     pub fn disconnect(&mut self, now: Millis) {
         if self.core.state == State::Connected {

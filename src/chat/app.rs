@@ -13,7 +13,9 @@ use std::collections::VecDeque;
 use mqtt::Millis;
 use thiserror::Error;
 
-use super::client::{too_large, ChatEvent, Client, Content, Identity, JoinError, SendError};
+use super::client::{
+    too_large, ChatEvent, Client, Content, Identity, JoinError, SendError, NUDGE_FOR_MS, NUDGE_MS,
+};
 use super::conversation::Conversation;
 use super::model::Model;
 use super::names::NameError;
@@ -118,6 +120,8 @@ pub enum Timer {
     Retry,
     /// The next typing notice to expire.
     Expire,
+    /// The next PINGREQ while retained messages stream in (see [`super::client::NUDGE_MS`]).
+    Nudge,
 }
 
 /// Something for the shell to do.
@@ -237,6 +241,8 @@ pub struct App {
     /// The conversation to show first (from the URL), until joined.
     first_conversation: Option<Conversation>,
     armed: SortedMap<Timer, Millis>,
+    /// Since when the client has been waiting for retained messages (monotonic ms).
+    waiting_since: Option<Millis>,
     out: VecDeque<Output>,
 }
 
@@ -279,6 +285,7 @@ impl App {
             unseen: 0,
             first_conversation: conversation,
             armed: SortedMap::default(),
+            waiting_since: None,
             out: VecDeque::new(),
         }
     }
@@ -469,6 +476,13 @@ impl App {
                 self.armed.remove(&Timer::Retry);
                 self.retry_now(env);
             }
+            Input::Timer(Timer::Nudge) => {
+                self.armed.remove(&Timer::Nudge);
+                if let Some(client) = &mut self.client {
+                    client.nudge(env.now);
+                }
+                self.pump(env);
+            }
             Input::Timer(Timer::Expire) => {
                 self.armed.remove(&Timer::Expire);
                 self.model.expire(env.wall);
@@ -656,6 +670,7 @@ impl App {
             events.push(e);
         }
         let deadline = client.deadline();
+        let waiting = client.waiting();
         let closed = events.iter().any(|e| matches!(e, ChatEvent::Closed { .. }));
         if closed {
             // The session ended the connection (refusal, protocol error, dead broker): close the transport too.
@@ -667,6 +682,17 @@ impl App {
                 Some(at) => self.arm(Timer::Session, at),
                 None => self.disarm(Timer::Session),
             }
+        }
+        let since = *self.waiting_since.get_or_insert(env.now);
+        if waiting && !closed && env.now.saturating_sub(since) < NUDGE_FOR_MS {
+            if !self.armed.contains_key(&Timer::Nudge) {
+                self.arm(Timer::Nudge, env.now.saturating_add(NUDGE_MS));
+            }
+        } else {
+            if !waiting {
+                self.waiting_since = None;
+            }
+            self.disarm(Timer::Nudge);
         }
         for event in events {
             self.on_event(event, env);
@@ -1233,6 +1259,51 @@ mod tests {
         assert_eq!(s.app.title(), "(1) #general · mqtt-chat");
         s.handle(Input::Visible(true)).unwrap();
         assert_eq!(s.app.title(), "#general · mqtt-chat");
+    }
+
+    #[test]
+    fn while_retained_messages_stream_in_the_broker_is_pinged_every_4_ms() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        // A broker that never answers the SUBSCRIBEs: the client waits for them.
+        s.up = true;
+        s.app
+            .handle(
+                Input::Join {
+                    name: "alice".into(),
+                    brokers: "ws://a:1".into(),
+                    password: None,
+                },
+                s.env,
+            )
+            .unwrap();
+        let mut pings = 0;
+        while let Some(out) = s.app.poll_output() {
+            match out {
+                Output::Connect(_) => {
+                    s.app.handle(Input::Opened, s.env).unwrap();
+                }
+                Output::Send(bytes) if bytes.first() == Some(&0x10) => {
+                    let mut ack = Vec::new();
+                    Packet::ConnAck(ConnAck {
+                        session_present: false,
+                        code: ConnectReturnCode::Accepted,
+                    })
+                    .encode(&mut ack)
+                    .unwrap();
+                    s.app.handle(Input::Bytes(&ack), s.env).unwrap();
+                }
+                Output::Send(bytes) => pings += usize::from(bytes == [0xC0, 0]),
+                Output::SetTimer(Timer::Nudge, at) => {
+                    assert_eq!(at, s.env.now + NUDGE_MS);
+                    if s.env.now < NUDGE_FOR_MS + 100 {
+                        s.env = env(at);
+                        s.app.handle(Input::Timer(Timer::Nudge), s.env).unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(pings as u64, NUDGE_FOR_MS / NUDGE_MS, "and then no more");
     }
 
     #[test]
