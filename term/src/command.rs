@@ -98,8 +98,9 @@ pub enum Done {
     Help,
 }
 
-/// Does `command`; a refusal comes back in words.
-pub fn perform(shell: &mut Shell, command: Command<'_>) -> Result<Done, String> {
+/// Does `command`; a refusal comes back in words. `stay`: `/dm NAME TEXT` shows the direct conversation
+/// after sending (full screen); else the current conversation stays (line mode: lines go where they went).
+pub fn perform(shell: &mut Shell, command: Command<'_>, stay: bool) -> Result<Done, String> {
     let refused = |e: mqtt_chat::chat::Refusal| e.to_string();
     match command {
         Command::Nothing => Ok(Done::Nothing),
@@ -131,11 +132,13 @@ pub fn perform(shell: &mut Shell, command: Command<'_>) -> Result<Done, String> 
                 shell.handle(Input::Open(to)).map_err(refused)?;
                 return Ok(Done::Nothing);
             };
-            // Sent from its own conversation, then back to where the reader was.
+            // Sent from its own conversation; then, unless staying, back to where the reader was.
             let back = shell.app.model().current().clone();
             shell.handle(Input::Open(to)).map_err(refused)?;
             let sent = shell.handle(Input::Send(text.to_owned()));
-            shell.handle(Input::Open(back)).map_err(refused)?;
+            if !stay || sent.is_err() {
+                shell.handle(Input::Open(back)).map_err(refused)?;
+            }
             sent.map_err(refused)?;
             Ok(Done::Nothing)
         }

@@ -270,7 +270,7 @@ fn submit(shell: &mut Shell, ui: &mut Ui) -> Action {
     ui.cursor = 0;
     ui.scroll = 0;
     ui.said = None;
-    match command::parse(&line).and_then(|c| command::perform(shell, c)) {
+    match command::parse(&line).and_then(|c| command::perform(shell, c, true)) {
         Ok(Done::Nothing) => {}
         Ok(Done::Said(text)) => ui.said = Some((text, false)),
         Ok(Done::Help) => {
