@@ -209,7 +209,8 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
         for event in shell.step(wait) {
             match event {
                 Event::Line(line) if ending.is_none() => {
-                    let done = command::parse(&line).and_then(|c| command::perform(&mut shell, c, false));
+                    let done =
+                        command::parse(&line).and_then(|c| command::perform(&mut shell, c, false));
                     match done {
                         Ok(Done::Nothing) => {}
                         Ok(Done::Said(text)) => say(&text),

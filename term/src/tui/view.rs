@@ -90,7 +90,11 @@ pub fn draw(
     // A sentence of its own here ("Connected as …", as the browser's status bar), not a log line.
     let mut words = status_line(app, wall);
     if let Some(first) = words.get(..1) {
-        words = format!("{}{}", first.to_uppercase(), words.get(1..).unwrap_or_default());
+        words = format!(
+            "{}{}",
+            first.to_uppercase(),
+            words.get(1..).unwrap_or_default()
+        );
     }
     if let Status::Disconnected(reason) = app.status() {
         if !reason.is_empty() {
