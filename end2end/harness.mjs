@@ -62,12 +62,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => process.exit(130));
 }
 
-/** Children run in their own process group, so that a build's cargo/rustc die with it. */
-export function start(cmd, args, { name = cmd, env, cwd = ROOT } = {}) {
+/**
+ * Children run in their own process group, so that a build's cargo/rustc die with it. `stdin: 'pipe'` gives
+ * the child a standard input to write to (`child.stdin`); by default it has none.
+ */
+export function start(cmd, args, { name = cmd, env, cwd = ROOT, stdin = 'ignore' } = {}) {
   const child = spawn(cmd, args, {
     cwd,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
     detached: true,
   });
   child.label = name;
@@ -165,10 +168,14 @@ export async function waitFor(what, check, { timeoutMs = 30_000, intervalMs = 10
 /**
  * A Mosquitto config of the repo (`file`, default mosquitto.conf) with its two ports, plain MQTT first then
  * WebSocket, replaced, for use in `dir`: an `acl_file` (relative to the repo root) is copied into `dir` and
- * the line pointed at it. A bridge's `address` is pointed at `bridgeTo` (a TCP port on 127.0.0.1).
+ * the line pointed at it. A bridge's `address` is pointed at `bridgeTo` (a TCP port on 127.0.0.1). The lines
+ * setting any of the options named in `without` (e.g. `message_size_limit`) are left out.
  */
-export function brokerConfig(tcpPort, wsPort, dir, { file = 'mosquitto.conf', bridgeTo } = {}) {
-  const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
+export function brokerConfig(tcpPort, wsPort, dir, { file = 'mosquitto.conf', bridgeTo, without = [] } = {}) {
+  const source = fs.readFileSync(path.join(ROOT, file), 'utf8')
+    .split('\n')
+    .filter((line) => !without.includes(line.trim().split(/\s+/)[0]))
+    .join('\n');
   const ports = [...source.matchAll(/^listener (\d+)(?=\s)/gm)].map((m) => m[1]);
   if (ports.length !== 2) {
     throw new Error(`${file} must have exactly two \`listener PORT ...\` lines, plain MQTT first, then WebSocket`);
