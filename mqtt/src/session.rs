@@ -280,6 +280,13 @@ impl Session {
             return Ok(());
         }
         let core = &mut self.core;
+        // Bytes arriving show the connection alive: a PINGRESP queued behind a large packet that is still
+        // streaming in is not overdue.
+        if !bytes.is_empty() {
+            if let Some(sent) = core.ping_sent.as_mut() {
+                *sent = now;
+            }
+        }
         let result: Result<(), ProtocolError> = self.decoder.feed(bytes, |decoded| {
             match decoded {
                 Decoded::Packet(packet) => core.handle_packet(packet, now)?,

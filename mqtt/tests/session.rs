@@ -305,6 +305,36 @@ fn a_broker_that_stops_answering_pings_is_declared_dead() {
 }
 
 #[test]
+fn a_pingresp_behind_a_packet_still_streaming_in_is_not_overdue() {
+    let mut o = Options::new("x");
+    o.keep_alive = 10;
+    o.response_timeout = 5_000;
+    let mut s = connected(o);
+    s.handle_timeout(10_000);
+    sent(&mut s);
+    // A large PUBLISH arrives piece by piece; its last piece comes after the response timeout.
+    let big = bytes(Packet::Publish(Publish {
+        dup: false,
+        qospid: QosPid::AtMostOnce,
+        retain: false,
+        topic: TopicName::new("t").unwrap(),
+        payload: &[7; 1000],
+    }));
+    let (head, tail) = big.split_at(500);
+    s.handle_bytes(head, 14_000).unwrap();
+    s.handle_timeout(18_999);
+    assert!(s.is_connected(), "bytes arrived at 14 s: alive until 19 s");
+    s.handle_bytes(tail, 18_000).unwrap();
+    s.handle_timeout(22_999);
+    assert!(s.is_connected());
+    s.handle_timeout(23_000);
+    assert!(
+        !s.is_connected(),
+        "silence for the whole timeout is still death"
+    );
+}
+
+#[test]
 fn no_connack_in_time_closes_the_attempt() {
     let mut o = Options::new("x");
     o.response_timeout = 3_000;
