@@ -142,6 +142,8 @@ impl ChatState {
         };
         let mut client = Client::new(identity, &rooms).map_err(|e| e.to_string())?;
         let me = client.name().to_owned();
+        // Before the outbox is read: its notice, if it is unreadable, must stay.
+        self.notice.set(None);
         let outbox = self.load_outbox(&me);
         // What an earlier page sent and the broker never acknowledged goes out first, as it was.
         let mut resent = Vec::new();
@@ -158,7 +160,6 @@ impl ChatState {
         self.link.set_value(None);
         self.retry.set_value(None);
         self.status.set(Status::Connecting);
-        self.notice.set(None);
         self.password.set_value(password);
         if !same_user {
             let mut model = Model::new(client.rooms(), current.clone());
