@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
-use leptos::html::Ol;
+use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::{ChatState, Name};
 use crate::chat::client::too_large;
 use crate::chat::model::Item;
 use crate::chat::names::display;
-use crate::chat::{Content, Delivery};
+use crate::chat::{ChatMessage, Content, Delivery};
 
 /// How many of the newest messages the list draws; "Show earlier messages" draws this many more each time.
 ///
@@ -68,10 +68,16 @@ fn lines_of(items: &[Arc<Item>]) -> Vec<Line> {
 
 /// The conversation's newest messages, oldest first, with day separators. While the reader is at the bottom,
 /// new messages scroll into view and the oldest drawn ones give way; scrolled up, what they read stays put.
+///
+/// For screen readers: the log is a list (so "list, 11 items" and the position in it) in a region that takes
+/// the focus (so the keyboard scrolls it). It is not itself live: its lines are all drawn anew when another
+/// conversation is opened or earlier messages are shown, and none of that is news. What is news, a message from
+/// someone else arriving in the conversation on screen, goes to a polite live region of its own, once
+/// ([`ChatState::heard`]).
 #[component]
 pub fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatState>();
-    let list = NodeRef::<Ol>::new();
+    let list = NodeRef::<Div>::new();
     // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
     let start = RwSignal::new(None::<usize>);
     let conversation = Memo::new(move |_| state.model.with(|m| m.current().clone()));
@@ -96,15 +102,15 @@ pub fn MessageList() -> impl IntoView {
     let followed_to = StoredValue::new(0);
     // Where the list itself last put the view: the scroll event that follows is not the reader's.
     let placed_at = StoredValue::new(None::<i32>);
-    let place = move |ol: &web_sys::HtmlOListElement, top: i32| {
-        ol.set_scroll_top(top);
-        placed_at.set_value(Some(ol.scroll_top()));
+    let place = move |log: &web_sys::HtmlDivElement, top: i32| {
+        log.set_scroll_top(top);
+        placed_at.set_value(Some(log.scroll_top()));
     };
     let follow = move || {
         if start.get_untracked().is_none() {
-            if let Some(ol) = list.get_untracked() {
-                place(&ol, ol.scroll_height());
-                followed_to.set_value(ol.scroll_top());
+            if let Some(log) = list.get_untracked() {
+                place(&log, log.scroll_height());
+                followed_to.set_value(log.scroll_top());
             }
         }
     };
@@ -114,16 +120,16 @@ pub fn MessageList() -> impl IntoView {
         crate::net::next_frame(follow);
     });
     let on_scroll = move |_| {
-        let Some(ol) = list.get_untracked() else {
+        let Some(log) = list.get_untracked() else {
             return;
         };
-        let top = ol.scroll_top();
+        let top = log.scroll_top();
         let placed = placed_at.get_value();
         placed_at.set_value(None);
         if placed == Some(top) {
             return;
         }
-        let at_bottom = ol.scroll_height() - top - ol.client_height() < NEAR_BOTTOM_PX;
+        let at_bottom = log.scroll_height() - top - log.client_height() < NEAR_BOTTOM_PX;
         let scrolled_up = top < followed_to.get_value() - 1;
         match (at_bottom, start.get_untracked()) {
             (true, Some(_)) => start.set(None),
@@ -135,14 +141,18 @@ pub fn MessageList() -> impl IntoView {
     // lines give way at the top, and that would read as the reader scrolling up), so the lines drawn above keep
     // the view where it was by hand.
     let earlier = move |_| {
-        let Some(ol) = list.get_untracked() else {
+        let Some(log) = list.get_untracked() else {
             return;
         };
-        let (height, top) = (ol.scroll_height(), ol.scroll_top());
+        let (height, top) = (log.scroll_height(), log.scroll_top());
         start.set(Some(first().saturating_sub(WINDOW)));
+        if first() == 0 {
+            // The button goes: the focus is not left on nothing.
+            focus_log();
+        }
         crate::net::next_frame(move || {
-            if let Some(ol) = list.get_untracked() {
-                place(&ol, top + ol.scroll_height() - height);
+            if let Some(log) = list.get_untracked() {
+                place(&log, top + log.scroll_height() - height);
             }
         });
     };
@@ -164,21 +174,54 @@ pub fn MessageList() -> impl IntoView {
     };
 
     view! {
-        <ol class="messages" role="log" aria-label="Messages" aria-live="polite" node_ref=list
+        <div class="messages" role="log" aria-label="Messages" aria-live="off" tabindex="0" node_ref=list
             on:scroll=on_scroll>
             <Show when=has_earlier>
-                <li class="earlier">
-                    <button type="button" class="link" on:click=earlier>"Show earlier messages"</button>
-                </li>
+                <button type="button" class="link earlier" on:click=earlier>"Show earlier messages"</button>
             </Show>
-            <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
-                {match line {
-                    Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
-                    Line::Message(m) => view! { <MessageItem m/> }.into_any(),
-                }}
+            <ol>
+                <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
+                    {match line {
+                        Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
+                        Line::Message(m) => view! { <MessageItem m/> }.into_any(),
+                    }}
+                </For>
+            </ol>
+        </div>
+        <div class="announcer visually-hidden" aria-live="polite">
+            <For each=move || { state.model.track(); state.heard.get_value() } key=|(n, _)| *n let:said>
+                <p>{said.1}</p>
             </For>
-        </ol>
+        </div>
         <p class="typing" aria-live="polite">{typing}</p>
+    }
+}
+
+/// What a line says: its text, or what it stands for.
+fn said(m: &ChatMessage) -> String {
+    match &m.content {
+        Content::Text(text) => text.clone(),
+        Content::Unreadable(len) => format!("unreadable message ({len} bytes)"),
+        Content::TooLarge(kind, bytes) => too_large(*kind, &m.sender, *bytes),
+    }
+}
+
+/// A message as the live region says it: "alice: hello".
+pub fn spoken(m: &ChatMessage) -> String {
+    format!("{}: {}", display(&m.sender), said(m))
+}
+
+/// Gives the focus to the message log: for an action whose button goes away (Mute, Unmute, Retry, Leave,
+/// Dismiss), so that the focus is not lost to the page.
+pub fn focus_log() {
+    use wasm_bindgen::JsCast;
+    if let Some(log) = document()
+        .query_selector(".messages")
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = log.focus();
     }
 }
 
@@ -198,11 +241,7 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
     };
     let id = m.id.clone();
     let unreadable = matches!(m.content, Content::Unreadable(_) | Content::TooLarge(..));
-    let text = match &m.content {
-        Content::Text(text) => text.clone(),
-        Content::Unreadable(len) => format!("unreadable message ({len} bytes)"),
-        Content::TooLarge(kind, bytes) => too_large(*kind, &m.sender, *bytes),
-    };
+    let text = said(&m);
     let mute = (!own).then(|| {
         let sender = m.sender.clone();
         let title = format!(
@@ -211,7 +250,10 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
         );
         view! {
             <button type="button" class="link action" title=title
-                on:click=move |_| state.mute(&sender)>"Mute"</button>
+                on:click=move |_| {
+                    focus_log();
+                    state.mute(&sender);
+                }>"Mute"</button>
         }
     });
     let delivery = match m.delivery {
@@ -241,7 +283,10 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
                     <Show when=failed>
                         <button type="button" class="link" on:click={
                             let id = id.clone();
-                            move |_| state.retry_message(&id)
+                            move |_| {
+                                focus_log();
+                                state.retry_message(&id);
+                            }
                         }>"Retry"</button>
                     </Show>
                 </span>

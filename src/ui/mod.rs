@@ -48,6 +48,10 @@ pub enum Status {
     },
 }
 
+/// How many of the newest messages the live region holds: more than one, so that a message that follows
+/// another at once is said too.
+const HEARD: usize = 3;
+
 /// Longest wait between reconnection attempts (ms).
 const MAX_BACKOFF_MS: u32 = 30_000;
 
@@ -67,6 +71,9 @@ pub struct ChatState {
     pub clock: RwSignal<i64>,
     /// Narrow screens: whether the rooms and people panel is open.
     pub panel_open: RwSignal<bool>,
+    /// The newest messages from others that arrived in the conversation on screen, numbered, as the live
+    /// region says them (the last few: each is said once, when it is added). Drawn with the model.
+    pub heard: StoredValue<Vec<(u64, String)>>,
     link: StoredValue<Option<Link>, LocalStorage>,
     /// Accounts mode: kept in memory (never in storage) for "Reconnect".
     password: StoredValue<Option<String>>,
@@ -108,6 +115,7 @@ impl ChatState {
             unseen: RwSignal::new(0),
             clock: RwSignal::new(net::wall()),
             panel_open: RwSignal::new(false),
+            heard: StoredValue::new(Vec::new()),
             link: StoredValue::new_local(None),
             password: StoredValue::new(None),
             retry: StoredValue::new_local(None),
@@ -413,6 +421,20 @@ impl ChatState {
             .model
             .try_update_untracked(|m| m.apply(&event, wall))
             .flatten();
+        if let Some(m) = &notify {
+            if self
+                .model
+                .with_untracked(|model| *model.current() == m.conversation)
+            {
+                self.heard.update_value(|heard| {
+                    let n = heard.last().map_or(0, |(n, _)| n + 1);
+                    heard.push((n, messages::spoken(m)));
+                    if heard.len() > HEARD {
+                        heard.remove(0);
+                    }
+                });
+            }
+        }
         self.model_changed();
         if let Some(m) = notify {
             if net::page_hidden() {
