@@ -25,11 +25,18 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let too_long = move || text.with(|t| t.trim().len() > MAX_TEXT_BYTES);
+    // Joined: the focus goes to the message field (the login form that had it is gone).
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move || {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+        }
+    });
 
     view! {
         <form class="composer" on:submit=on_submit>
             <label class="visually-hidden" for="message">"Message"</label>
-            <input id="message" type="text" autocomplete="off" placeholder="Write a message…"
+            <input id="message" type="text" autocomplete="off" placeholder="Write a message…" node_ref=input
                 aria-invalid=move || too_long().to_string()
                 bind:value=text on:input=move |_| state.typing() />
             <button type="submit">"Send"</button>

@@ -16,8 +16,22 @@ pub fn Sidebar() -> impl IntoView {
                 .partition::<Vec<_>, _>(|(c, _)| c.room().is_some())
         })
     });
-    let rooms = move || conversations.get().0;
-    let directs = move || conversations.get().1;
+    // Keyed by conversation alone, each with its unread count as a signal: a link whose count changes stays the
+    // same element (opening it keeps the focus on it).
+    let rooms = move || conversations.with(|(rooms, _)| keys(rooms));
+    let directs = move || conversations.with(|(_, directs)| keys(directs));
+    let unread = move |conv: &Conversation| {
+        let conv = conv.clone();
+        Signal::derive(move || {
+            conversations.with(|(rooms, directs)| {
+                rooms
+                    .iter()
+                    .chain(directs)
+                    .find(|(c, _)| *c == conv)
+                    .map_or(0, |(_, n)| *n)
+            })
+        })
+    };
     let room_name = RwSignal::new(String::new());
     let room_error = RwSignal::new(None::<String>);
     let on_join = move |ev: leptos::ev::SubmitEvent| {
@@ -47,8 +61,8 @@ pub fn Sidebar() -> impl IntoView {
             <nav aria-label="Rooms">
                 <h2>"Rooms"</h2>
                 <ul class="conversations">
-                    <For each=rooms key=|c| c.clone() let:entry>
-                        <ConversationLink conv=entry.0 unread=entry.1/>
+                    <For each=rooms key=|c| c.clone() let:conv>
+                        <ConversationLink unread=unread(&conv) conv/>
                     </For>
                 </ul>
                 <form class="join-room" on:submit=on_join>
@@ -65,8 +79,8 @@ pub fn Sidebar() -> impl IntoView {
                 <Show when=move || !directs().is_empty()>
                     <h2>"Direct messages"</h2>
                     <ul class="conversations">
-                        <For each=directs key=|c| c.clone() let:entry>
-                            <ConversationLink conv=entry.0 unread=entry.1/>
+                        <For each=directs key=|c| c.clone() let:conv>
+                            <ConversationLink unread=unread(&conv) conv/>
                         </For>
                     </ul>
                 </Show>
@@ -95,8 +109,10 @@ pub fn Sidebar() -> impl IntoView {
                                     <li>
                                         <span class="name"><Name name=user/></span>
                                         <span class="you">{format!("{hidden} hidden")}</span>
-                                        <button type="button" class="link"
-                                            on:click=move |_| state.unmute(&unmute)>"Unmute"</button>
+                                        <button type="button" class="link" on:click=move |_| {
+                                            super::messages::focus_log();
+                                            state.unmute(&unmute);
+                                        }>"Unmute"</button>
                                     </li>
                                 }
                             }
@@ -108,8 +124,12 @@ pub fn Sidebar() -> impl IntoView {
     }
 }
 
+fn keys(list: &[(Conversation, usize)]) -> Vec<Conversation> {
+    list.iter().map(|(c, _)| c.clone()).collect()
+}
+
 #[component]
-fn ConversationLink(conv: Conversation, unread: usize) -> impl IntoView {
+fn ConversationLink(conv: Conversation, unread: Signal<usize>) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let label = conv.to_string();
     let href = conv.fragment();
@@ -132,16 +152,21 @@ fn ConversationLink(conv: Conversation, unread: usize) -> impl IntoView {
         Conversation::Room(room) => format!("Leave #{room}"),
         Conversation::Direct(user) => format!("Close @{user}"),
     };
-    let unread_label = (unread > 0).then(|| format!("{unread} unread"));
+    let badge = move || {
+        let n = unread.get();
+        (n > 0).then(|| view! { <span class="badge">{n}<span class="visually-hidden">" unread"</span></span> })
+    };
 
     view! {
         <li class:current=current>
             <a href=href aria-current=aria_current on:click=open>
                 <span class="name">{label}</span>
-                {unread_label.map(|l| view! { <span class="badge" aria-label=l.clone()>{unread}</span> })}
+                {badge}
             </a>
-            <button type="button" class="link" aria-label=close_label
-                on:click=move |_| state.close(conv.clone())>"×"</button>
+            <button type="button" class="link" aria-label=close_label on:click=move |_| {
+                super::messages::focus_log();
+                state.close(conv.clone());
+            }>"×"</button>
         </li>
     }
 }
