@@ -26,7 +26,7 @@ describe('broker crash', () => {
       await persisted();
 
       await env.broker.crash();
-      for (const page of tabs) await waitForStatus(page, /Disconnected: .*Reconnecting in/);
+      for (const page of tabs) await waitForStatus(page, /Disconnected: .*Reconnecting/);
       const sent = [];
       for (let i = 0; i < 3; i++) {
         for (const [k, page] of tabs.entries()) {
@@ -77,12 +77,12 @@ describe('broker crash', () => {
       for (const page of tabs) await waitForMessage(page, 'said before');
       await persisted();
       await env.broker.crash();
-      await waitForStatus(alice, /Reconnecting in/);
+      await waitForStatus(alice, /Reconnecting/);
       const texts = ['kept 1', 'kept 2', 'kept 3'];
       for (const text of texts) await send(alice, text);
       // The messages exist only in this page and its outbox (local storage) now.
       await alice.reload();
-      await waitForStatus(alice, /Reconnecting in/);
+      await waitForStatus(alice, /Reconnecting/);
       for (const text of texts) await waitForMessage(alice, text);
       await env.broker.restart();
       for (const page of tabs) {

@@ -3,11 +3,16 @@ use leptos::prelude::*;
 use super::{ChatState, Status};
 
 /// The connection status, always visible, with the reason when the connection ended.
+///
+/// The status is a polite live region, so it says what it shows: each change once. The countdown to the next
+/// attempt is outside it (it changes every second), and an attempt while reconnecting changes nothing in it
+/// (so that the same words are not said at every attempt).
 #[component]
 pub fn StatusBar() -> impl IntoView {
     let state = expect_context::<ChatState>();
-    // With several brokers, which one of them (the one a reconnection goes to, while reconnecting).
-    let text = move || {
+    // (reconnecting, what the status says). With several brokers, which one of them (the one a reconnection
+    // goes to, while reconnecting).
+    let text = Memo::new(move |before: Option<&(bool, String)>| {
         let (broker, (n, of)) = state
             .brokers
             .with(|b| (b.current().to_owned(), b.position()));
@@ -16,25 +21,36 @@ pub fn StatusBar() -> impl IntoView {
         } else {
             String::new()
         };
-        match state.status.get() {
-            Status::Connecting => format!("Connecting to {broker}…{which}"),
+        let text = match state.status.get() {
+            Status::Connecting => match before {
+                Some((true, reconnecting)) => return (true, reconnecting.clone()),
+                _ => format!("Connecting to {broker}…{which}"),
+            },
             Status::Connected => format!(
                 "Connected as {} to {broker}{which}",
                 state.me.get().unwrap_or_default()
             ),
             Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
             Status::Disconnected(reason) => format!("Disconnected: {reason}"),
-            Status::Reconnecting { reason, at } => {
-                // Whole seconds, rounded up (integers: formatting an `f64` costs the page 8 KB gzipped).
-                let secs = ((at - state.clock.get()).max(0) + 999) / 1000;
+            Status::Reconnecting { reason, .. } => {
                 let to = if of > 1 {
                     format!(" to {broker}{which}")
                 } else {
                     String::new()
                 };
-                format!("Disconnected: {reason}. Reconnecting in {secs} s{to}")
+                return (true, format!("Disconnected: {reason}. Reconnecting{to}"));
             }
+        };
+        (false, text)
+    });
+    // Outside the live region: read where it stands, not said every second.
+    let countdown = move || match state.status.get() {
+        Status::Reconnecting { at, .. } => {
+            // Whole seconds, rounded up (integers: formatting an `f64` costs the page 8 KB gzipped).
+            let secs = ((at - state.clock.get()).max(0) + 999) / 1000;
+            format!(" in {secs} s")
         }
+        _ => String::new(),
     };
     let class = move || match state.status.get() {
         Status::Connecting => "status connecting",
@@ -46,17 +62,26 @@ pub fn StatusBar() -> impl IntoView {
 
     view! {
         <div class="status-bar">
-            <p role="status" class=class>{text}</p>
+            <p class=class><span role="status">{move || text.get().1}</span>{countdown}</p>
             <Show when=disconnected>
-                <button type="button" on:click=move |_| state.reconnect()>"Reconnect"</button>
+                <button type="button" on:click=move |_| {
+                    super::messages::focus_log();
+                    state.reconnect();
+                }>"Reconnect"</button>
             </Show>
             <Show when=reconnecting>
-                <button type="button" on:click=move |_| state.retry_now()>"Retry now"</button>
+                <button type="button" on:click=move |_| {
+                    super::messages::focus_log();
+                    state.retry_now();
+                }>"Retry now"</button>
             </Show>
             <Show when=move || state.notice.with(Option::is_some)>
                 <p class="notice" role="alert">
                     {move || state.notice.get()}
-                    <button type="button" class="link" aria-label="Dismiss" on:click=move |_| state.notice.set(None)>"×"</button>
+                    <button type="button" class="link" aria-label="Dismiss" on:click=move |_| {
+                        super::messages::focus_log();
+                        state.notice.set(None);
+                    }>"×"</button>
                 </p>
             </Show>
         </div>
