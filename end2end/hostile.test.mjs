@@ -249,7 +249,7 @@ async function chatRound(scene, what, tabs = scene.tabs) {
  *   - nothing a well-behaved tab sent is lost: each of their messages shows in every tab, old and new, once.
  * Returns the new tab (instrumented before it joined; `page.joinedAt`), closed with the scene.
  */
-async function chatSurvives(scene, attack) {
+async function chatSurvives(scene, attack, { newTabMs = NEW_TAB_MS } = {}) {
   for (const page of scene.tabs) await assertStayedConnected(page);
   await chatRound(scene, `after ${attack}`);
 
@@ -263,19 +263,19 @@ async function chatSurvives(scene, attack) {
   page.joinedAt = t0;
   await field.press('Enter');
   try {
-    await page.getByRole('status').filter({ hasText: CONNECTED }).first().waitFor({ timeout: NEW_TAB_MS });
+    await page.getByRole('status').filter({ hasText: CONNECTED }).first().waitFor({ timeout: newTabMs });
   } catch (err) {
     const status = await page.getByRole('status').allTextContents().catch(() => []);
-    throw new Error(`${attack}: a new tab is not connected ${NEW_TAB_MS} ms after joining: ${JSON.stringify(status)}`, { cause: err });
+    throw new Error(`${attack}: a new tab is not connected ${newTabMs} ms after joining: ${JSON.stringify(status)}`, { cause: err });
   }
   const connected = Date.now() - t0;
   const hello = `${name} hello ${nonce()}`;
   await send(page, hello);
   scene.sent.push(hello);
-  for (const p of [page, ...scene.tabs]) await waitForMessage(p, hello, { timeout: Math.max(1, t0 + NEW_TAB_MS - Date.now()) });
+  for (const p of [page, ...scene.tabs]) await waitForMessage(p, hello, { timeout: Math.max(1, t0 + newTabMs - Date.now()) });
   const chatted = Date.now() - t0;
   log(`${attack}: a new tab connected ${connected} ms and its message was in every tab ${chatted} ms after joining`);
-  assert.ok(chatted <= NEW_TAB_MS, `${attack}: the new tab took ${chatted} ms to connect and chat`);
+  assert.ok(chatted <= newTabMs, `${attack}: the new tab took ${chatted} ms to connect and chat`);
 
   for (const p of [...scene.tabs, page]) await assertAllShownOnce(p, scene.sent);
   return page;
@@ -304,6 +304,13 @@ async function assertMarked(scope, what, why) {
  * size limits (`limited`) it may drop or refuse any of them; whatever it passes on, the tabs show one
  * "too large to show" notice for (the live message in the open tabs, the history in a new one) and stay
  * connected: no reconnect loop.
+ *
+ * Without the limits (the client's own defence), Mosquitto 2.0.11 sends a large packet to a websocket client
+ * at about 40 KB/s unless the client keeps talking (eclipse/mosquitto#2252; the client pings while it waits
+ * for retained messages on joining, not while it idles): a 3 MB live message would take 75 s to reach the
+ * open tabs. So that variant sends a live message just over the client's limit (1.4 MB; ~35 s to arrive) and
+ * no presence (which the open tabs would get live), and gives a new tab, which reads the 3 MB retained
+ * history on joining, 15 s.
  */
 async function oversized(label, { limited }) {
   const scene = await openScene({ without: limited ? undefined : SIZE_LIMITS });
@@ -313,26 +320,28 @@ async function oversized(label, { limited }) {
       presence: 'chat/users/eve/presence/x',
       message: 'chat/rooms/general/messages/eve',
     };
+    const sizes = limited ? { history: MB3, presence: MB3, message: MB3 } : { history: MB3, message: 1_400_000 };
+    for (const what of Object.keys(topics)) if (!sizes[what]) delete topics[what];
     const at = Date.now();
     const files = {
-      history: writeJson(scene, 'big-history.json', MB3, (pad) => [{ id: 'big-h', text: pad, sent_at: at }]),
-      presence: writeJson(scene, 'big-presence.json', MB3, (pad) => ({ browser: 'b', rooms: ['general'], since: at, pad })),
-      message: writeJson(scene, 'big-message.json', MB3, (pad) => ({ id: 'big-m', text: pad, sent_at: at })),
+      history: writeJson(scene, 'big-history.json', sizes.history, (pad) => [{ id: 'big-h', text: pad, sent_at: at }]),
+      presence: sizes.presence && writeJson(scene, 'big-presence.json', sizes.presence, (pad) => ({ browser: 'b', rooms: ['general'], since: at, pad })),
+      message: writeJson(scene, 'big-message.json', sizes.message, (pad) => ({ id: 'big-m', text: pad, sent_at: at })),
     };
     const watcher = await watch(scene, Object.values(topics));
     const exits = {};
-    for (const what of ['history', 'presence', 'message']) {
+    for (const what of Object.keys(topics)) {
       const r = await pub(scene, 'eve', topics[what], { file: files[what], retain: what !== 'message' })
         .catch((err) => ({ code: `${err.message.split('\n')[0]}` }));
       exits[what] = r.code;
     }
     const passed = {};
-    for (const what of Object.keys(topics)) passed[what] = await watcher.passed(topics[what], MB3, limited ? 3_000 : 15_000);
+    for (const what of Object.keys(topics)) passed[what] = await watcher.passed(topics[what], sizes[what], limited ? 3_000 : 15_000);
     const passedAt = Date.now();
     log(`${label}: mosquitto_pub exits ${json(exits)}; the broker passed on ${json(passed)}`);
     if (!limited) {
-      assert.deepEqual(exits, { history: 0, presence: 0, message: 0 }, 'without size limits the broker takes all three');
-      assert.deepEqual(passed, { history: true, presence: true, message: true }, 'without size limits the broker passes all three on');
+      assert.deepEqual(exits, { history: 0, message: 0 }, 'without size limits the broker takes both');
+      assert.deepEqual(passed, { history: true, message: true }, 'without size limits the broker passes both on');
     }
 
     // ~5 s of watching the open tabs: never "Reconnecting" (a client that drops the connection over a message
@@ -343,7 +352,7 @@ async function oversized(label, { limited }) {
       await assertStayedConnected(page);
       if (expected) {
         try {
-          await noticeLines(page).first().waitFor({ timeout: 20_000 });
+          await noticeLines(page).first().waitFor({ timeout: limited ? 20_000 : 60_000 });
         } catch (err) {
           const s = ((Date.now() - passedAt) / 1000).toFixed(0);
           throw new Error(`${page.label}: no "too large to show" line ${s} s after the broker passed the 3 MB message on`, { cause: err });
@@ -360,10 +369,11 @@ async function oversized(label, { limited }) {
       }
     }
 
-    const carol = await chatSurvives(scene, label);
+    const newTabMs = limited ? NEW_TAB_MS : 15_000;
+    const carol = await chatSurvives(scene, label, { newTabMs });
     // The new tab got the retained history, and shows its notice once, and stays connected.
     const fromHistory = passed.history ? 1 : 0;
-    if (fromHistory) await noticeLines(carol).first().waitFor({ timeout: NEW_TAB_MS });
+    if (fromHistory) await noticeLines(carol).first().waitFor({ timeout: newTabMs });
     await sleep(3_000);
     await assertStayedConnected(carol);
     assert.equal(await noticeLines(carol).count(), fromHistory, 'the new tab\'s "too large to show" lines');
@@ -381,7 +391,7 @@ describe('one hostile user with a stock MQTT client cannot take the chat down (i
   test('3 MB retained on a history and a presence, and a 3 MB live message, leave the chat up with the shipped config', T,
     () => oversized('3 MB payloads, shipped config', { limited: true }));
 
-  test('without the broker\'s size limits, 3 MB payloads show one "too large to show" notice and cause no reconnect loop', T,
+  test('without the broker\'s size limits, a 3 MB history and a 1.4 MB message show one "too large to show" notice each and cause no reconnect loop', T,
     () => oversized('3 MB payloads, no size limits', { limited: false }));
 
   test('malformed, deeply nested and out-of-range JSON each show as a line, and a far-future time is not pinned last', T, async () => {
