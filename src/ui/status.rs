@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
-use super::{ChatState, Status};
+use super::ChatState;
+use crate::chat::Status;
 
 /// The connection status, always visible, with the reason when the connection ended.
 #[component]
@@ -8,19 +9,17 @@ pub fn StatusBar() -> impl IntoView {
     let state = expect_context::<ChatState>();
     // With several brokers, which one of them (the one a reconnection goes to, while reconnecting).
     let text = move || {
-        let (broker, (n, of)) = state
-            .brokers
-            .with(|b| (b.current().to_owned(), b.position()));
+        let (broker, (n, of)) = state.broker();
         let which = if of > 1 {
             format!(" (broker {n} of {of})")
         } else {
             String::new()
         };
-        match state.status.get() {
+        match state.status() {
             Status::Connecting => format!("Connecting to {broker}…{which}"),
             Status::Connected => format!(
                 "Connected as {} to {broker}{which}",
-                state.me.get().unwrap_or_default()
+                state.me().unwrap_or_default()
             ),
             Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
             Status::Disconnected(reason) => format!("Disconnected: {reason}"),
@@ -36,13 +35,13 @@ pub fn StatusBar() -> impl IntoView {
             }
         }
     };
-    let class = move || match state.status.get() {
+    let class = move || match state.status() {
         Status::Connecting => "status connecting",
         Status::Connected => "status connected",
         Status::Disconnected(_) | Status::Reconnecting { .. } => "status disconnected",
     };
-    let disconnected = move || matches!(state.status.get(), Status::Disconnected(_));
-    let reconnecting = move || matches!(state.status.get(), Status::Reconnecting { .. });
+    let disconnected = move || matches!(state.status(), Status::Disconnected(_));
+    let reconnecting = move || matches!(state.status(), Status::Reconnecting { .. });
 
     view! {
         <div class="status-bar">
@@ -53,10 +52,10 @@ pub fn StatusBar() -> impl IntoView {
             <Show when=reconnecting>
                 <button type="button" on:click=move |_| state.retry_now()>"Retry now"</button>
             </Show>
-            <Show when=move || state.notice.with(Option::is_some)>
+            <Show when=move || state.notice().is_some()>
                 <p class="notice" role="alert">
-                    {move || state.notice.get()}
-                    <button type="button" class="link" aria-label="Dismiss" on:click=move |_| state.notice.set(None)>"×"</button>
+                    {move || state.notice()}
+                    <button type="button" class="link" aria-label="Dismiss" on:click=move |_| state.dismiss_notice()>"×"</button>
                 </p>
             </Show>
         </div>
