@@ -14,7 +14,8 @@ use mqtt::Millis;
 use thiserror::Error;
 
 use super::client::{
-    too_large, ChatEvent, Client, Content, Identity, JoinError, SendError, NUDGE_FOR_MS, NUDGE_MS,
+    too_large, ChatEvent, ChatMessage, Client, Content, Identity, JoinError, SendError,
+    NUDGE_FOR_MS, NUDGE_MS,
 };
 use super::conversation::Conversation;
 use super::model::Model;
@@ -28,6 +29,9 @@ use super::DEFAULT_ROOM;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// An own message not acknowledged this long after it could have been sent is shown as failed (ms).
 pub const FAILED_AFTER_MS: i64 = 20_000;
+/// How many of the newest messages [`App::heard`] keeps: more than one, so that a message that follows
+/// another at once is announced too.
+pub const HEARD: usize = 3;
 
 /// Time and chance, passed with every input: the core reads no clock and draws no random number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +245,10 @@ pub struct App {
     /// The conversation to show first (from the URL), until joined.
     first_conversation: Option<Conversation>,
     armed: SortedMap<Timer, Millis>,
+    /// The newest messages from others that arrived live in the conversation on screen, numbered: what a
+    /// screen reader is told (each once, when it is added).
+    heard: VecDeque<(u64, ChatMessage)>,
+    heard_count: u64,
     /// Since when the client has been waiting for retained messages (monotonic ms).
     waiting_since: Option<Millis>,
     out: VecDeque<Output>,
@@ -285,6 +293,8 @@ impl App {
             unseen: 0,
             first_conversation: conversation,
             armed: SortedMap::default(),
+            heard: VecDeque::new(),
+            heard_count: 0,
             waiting_since: None,
             out: VecDeque::new(),
         }
@@ -342,6 +352,12 @@ impl App {
             0 => title,
             n => format!("({n}) {title}"),
         }
+    }
+
+    /// The newest messages from others that arrived live in the conversation on screen, numbered (see
+    /// [`HEARD`]).
+    pub fn heard(&self) -> impl Iterator<Item = &(u64, ChatMessage)> {
+        self.heard.iter()
     }
 
     /// The next thing to do, in order.
@@ -744,6 +760,13 @@ impl App {
         }
         let typing = matches!(event, ChatEvent::Typing { typing: true, .. });
         if let Some(m) = self.model.apply(&event, env.wall) {
+            if m.conversation == *self.model.current() {
+                self.heard_count += 1;
+                self.heard.push_back((self.heard_count, m.clone()));
+                if self.heard.len() > HEARD {
+                    self.heard.pop_front();
+                }
+            }
             if self.hidden {
                 self.unseen += 1;
                 if let Content::Text(text) = &m.content {

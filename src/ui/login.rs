@@ -9,7 +9,7 @@ pub fn Login() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     // One broker URL, or several separated by commas: the tab moves on to the next when one is unreachable.
-    let broker = RwSignal::new(state.brokers.with_untracked(|b| b.to_list()));
+    let broker = RwSignal::new(state.broker_list());
     let error = RwSignal::new(None::<String>);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -80,7 +80,7 @@ pub fn MessageList() -> impl IntoView {
     let list = NodeRef::<Div>::new();
     // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
     let start = RwSignal::new(None::<usize>);
-    let conversation = Memo::new(move |_| state.model.with(|m| m.current().clone()));
+    let conversation = Memo::new(move |_| state.model(|m| m.current().clone()));
     Effect::new(move || {
         conversation.track();
         start.set(None);
@@ -88,7 +88,7 @@ pub fn MessageList() -> impl IntoView {
     // The index of the first message drawn, and the lines drawn.
     let window = Memo::new(move |_| {
         let from = start.get();
-        state.model.with(|m| {
+        state.model(|m| {
             let all = m.messages(m.current());
             let from = from
                 .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
@@ -159,7 +159,7 @@ pub fn MessageList() -> impl IntoView {
     let has_earlier = move || window.with(|(from, _)| *from > 0);
     let typing = move || {
         let now = state.clock.get();
-        let who = state.model.with(|m| {
+        let who = state.model(|m| {
             m.current()
                 .room()
                 .map(|room| m.typing_in(room, now))
@@ -189,7 +189,7 @@ pub fn MessageList() -> impl IntoView {
             </ol>
         </div>
         <div class="announcer visually-hidden" aria-live="polite">
-            <For each=move || { state.model.track(); state.heard.get_value() } key=|(n, _)| *n let:said>
+            <For each=move || state.heard() key=|(n, _)| *n let:said>
                 <p>{said.1}</p>
             </For>
         </div>
@@ -234,10 +234,7 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
     // Pending for FAILED_AFTER_MS while connected: failed, with a retry.
     let failed = move || {
         // Only a pending line watches the connection and the clock.
-        pending && {
-            let since = state.connected_since.get();
-            since > 0 && state.clock.get() - sent_at.max(since) > super::FAILED_AFTER_MS
-        }
+        pending && state.failed(sent_at)
     };
     let id = m.id.clone();
     let unreadable = matches!(m.content, Content::Unreadable(_) | Content::TooLarge(..));

@@ -12,8 +12,7 @@ pub fn Name(name: String) -> impl IntoView {
     let shown = names::display(&name).into_owned();
     let why = Memo::new(move |_| {
         state
-            .model
-            .with(|m| m.suspicion(&name))
+            .model(|m| m.suspicion(&name))
             .map(|s| format!("This name {s}"))
     });
     view! {

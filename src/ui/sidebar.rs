@@ -10,7 +10,7 @@ pub fn Sidebar() -> impl IntoView {
     let state = expect_context::<ChatState>();
     // (rooms, direct conversations), each with its unread count.
     let conversations = Memo::new(move |_| {
-        state.model.with(|m| {
+        state.model(|m| {
             m.conversations()
                 .into_iter()
                 .partition::<Vec<_>, _>(|(c, _)| c.room().is_some())
@@ -45,16 +45,16 @@ pub fn Sidebar() -> impl IntoView {
         }
     };
     let online_here = Memo::new(move |_| {
-        state.model.with(|m| {
+        state.model(|m| {
             m.current()
                 .room()
                 .map(|r| m.online_in(r))
                 .unwrap_or_default()
         })
     });
-    let online_all = Memo::new(move |_| state.model.with(|m| m.online()));
-    let muted = Memo::new(move |_| state.model.with(|m| m.muted()));
-    let here_label = move || state.model.with(|m| format!("In {}", m.current()));
+    let online_all = Memo::new(move |_| state.model(|m| m.online()));
+    let muted = Memo::new(move |_| state.model(|m| m.muted()));
+    let here_label = move || state.model(|m| format!("In {}", m.current()));
 
     view! {
         <aside class="sidebar">
@@ -87,13 +87,13 @@ pub fn Sidebar() -> impl IntoView {
             </nav>
             <section class="people" aria-labelledby="online-heading">
                 <h2 id="online-heading">"Online"</h2>
-                <Show when=move || state.model.with(|m| m.current().room().is_some())>
+                <Show when=move || state.model(|m| m.current().room().is_some())>
                     <h3>{here_label}</h3>
                     <PeopleList people=online_here/>
                 </Show>
                 <h3>"Everyone"</h3>
                 <PeopleList people=online_all/>
-                <Show when=move || state.model.with(|m| m.people_capped())>
+                <Show when=move || state.model(|m| m.people_capped())>
                     <p class="you">"More people are online than this list shows."</p>
                 </Show>
             </section>
@@ -135,7 +135,7 @@ fn ConversationLink(conv: Conversation, unread: Signal<usize>) -> impl IntoView 
     let href = conv.fragment();
     let current = {
         let conv = conv.clone();
-        move || state.model.with(|m| *m.current() == conv)
+        move || state.model(|m| *m.current() == conv)
     };
     let aria_current = {
         let current = current.clone();
@@ -178,12 +178,12 @@ fn PeopleList(people: Memo<Vec<String>>) -> impl IntoView {
         <ul class="people-list">
             <For each=move || people.get() key=|p| p.clone() let:person>
                 {
-                    let me = state.me.get_untracked().is_some_and(|m| m == person);
+                    let me = state.is_me(&person);
                     let dm = Conversation::Direct(person.clone());
                     let label = format!("Message {}", crate::chat::names::display(&person));
                     let muted = {
                         let person = person.clone();
-                        Memo::new(move |_| state.model.with(|m| m.is_muted(&person)))
+                        Memo::new(move |_| state.model(|m| m.is_muted(&person)))
                     };
                     let toggle = {
                         let person = person.clone();

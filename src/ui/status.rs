@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
-use super::{ChatState, Status};
+use super::ChatState;
+use crate::chat::Status;
 
 /// The connection status, always visible, with the reason when the connection ended.
 ///
@@ -13,22 +14,20 @@ pub fn StatusBar() -> impl IntoView {
     // (reconnecting, what the status says). With several brokers, which one of them (the one a reconnection
     // goes to, while reconnecting).
     let text = Memo::new(move |before: Option<&(bool, String)>| {
-        let (broker, (n, of)) = state
-            .brokers
-            .with(|b| (b.current().to_owned(), b.position()));
+        let (broker, (n, of)) = state.broker();
         let which = if of > 1 {
             format!(" (broker {n} of {of})")
         } else {
             String::new()
         };
-        let text = match state.status.get() {
+        let text = match state.status() {
             Status::Connecting => match before {
                 Some((true, reconnecting)) => return (true, reconnecting.clone()),
                 _ => format!("Connecting to {broker}…{which}"),
             },
             Status::Connected => format!(
                 "Connected as {} to {broker}{which}",
-                state.me.get().unwrap_or_default()
+                state.me().unwrap_or_default()
             ),
             Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
             Status::Disconnected(reason) => format!("Disconnected: {reason}"),
@@ -44,7 +43,7 @@ pub fn StatusBar() -> impl IntoView {
         (false, text)
     });
     // Outside the live region: read where it stands, not said every second.
-    let countdown = move || match state.status.get() {
+    let countdown = move || match state.status() {
         Status::Reconnecting { at, .. } => {
             // Whole seconds, rounded up (integers: formatting an `f64` costs the page 8 KB gzipped).
             let secs = ((at - state.clock.get()).max(0) + 999) / 1000;
@@ -52,13 +51,13 @@ pub fn StatusBar() -> impl IntoView {
         }
         _ => String::new(),
     };
-    let class = move || match state.status.get() {
+    let class = move || match state.status() {
         Status::Connecting => "status connecting",
         Status::Connected => "status connected",
         Status::Disconnected(_) | Status::Reconnecting { .. } => "status disconnected",
     };
-    let disconnected = move || matches!(state.status.get(), Status::Disconnected(_));
-    let reconnecting = move || matches!(state.status.get(), Status::Reconnecting { .. });
+    let disconnected = move || matches!(state.status(), Status::Disconnected(_));
+    let reconnecting = move || matches!(state.status(), Status::Reconnecting { .. });
 
     view! {
         <div class="status-bar">
@@ -75,12 +74,12 @@ pub fn StatusBar() -> impl IntoView {
                     state.retry_now();
                 }>"Retry now"</button>
             </Show>
-            <Show when=move || state.notice.with(Option::is_some)>
+            <Show when=move || state.notice().is_some()>
                 <p class="notice" role="alert">
-                    {move || state.notice.get()}
+                    {move || state.notice()}
                     <button type="button" class="link" aria-label="Dismiss" on:click=move |_| {
                         super::messages::focus_log();
-                        state.notice.set(None);
+                        state.dismiss_notice();
                     }>"×"</button>
                 </p>
             </Show>
