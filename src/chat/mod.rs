@@ -14,11 +14,11 @@ pub mod settings;
 pub mod sorted;
 pub mod topic;
 
+pub use app::{App, Env, Input, Output, Record, Refusal, Status, Timer};
 pub use client::{
     ChatEvent, ChatMessage, Client, Content, Delivery, Identity, JoinError, Kind, SendError,
     DEFAULT_ROOM,
 };
-pub use app::{App, Env, Input, Output, Record, Refusal, Status, Timer};
 pub use conversation::Conversation;
 pub use model::Model;
 pub use outbox::Outbox;
