@@ -14,7 +14,6 @@
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use mqtt_chat::chat::client::too_large;
@@ -22,7 +21,7 @@ use mqtt_chat::chat::model::Model;
 use mqtt_chat::chat::{names, App, ChatMessage, Content, Conversation, Input, Status};
 
 use crate::command::{self, Done};
-use crate::shell::{wall_ms, Event, Shell};
+use crate::shell::{wall_ms, Event, Notify, Shell};
 
 /// How long the end of input waits for the outbox to empty.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,7 +146,7 @@ impl Shown {
             ));
         }
         self.notice = notice;
-        if let Some(e) = shell.storage_error.take() {
+        if let Some(e) = shell.trouble.take() {
             say(&format!("error: {e}"));
         }
         Ok(())
@@ -163,7 +162,7 @@ fn say(line: &str) {
 }
 
 /// Reads standard input, line by line, into the event loop.
-fn read_stdin(tx: Sender<Event>) {
+fn read_stdin(tx: Notify) {
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
         let mut line = Vec::new();
@@ -175,13 +174,13 @@ fn read_stdin(tx: Sender<Event>) {
                     let text = String::from_utf8_lossy(&line);
                     let text = text.strip_suffix('\n').unwrap_or(&text);
                     let text = text.strip_suffix('\r').unwrap_or(text);
-                    if tx.send(Event::Line(text.to_owned())).is_err() {
+                    if !tx.send(Event::Line(text.to_owned())) {
                         return;
                     }
                 }
             }
         }
-        let _ = tx.send(Event::Eof);
+        tx.send(Event::Eof);
     });
 }
 
@@ -227,7 +226,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
                     shell.leave();
                     return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
                 }
-                Event::Line(_) | Event::Terminal(_) | Event::Net(..) => {}
+                Event::Line(_) | Event::Terminal(_) => {}
             }
         }
         if shown.update(&mut shell, &mut stdout, false).is_err() {

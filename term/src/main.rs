@@ -5,8 +5,9 @@
 //! ```text
 //! main.rs     flags, the name and password, the state directory; then one of the two modes
 //! args.rs     the flags (the public interface) and --help
-//! shell.rs    the event loop around the core: outputs carried out, inputs fed with time and chance
-//! net.rs      the connection thread: TCP, WebSocket, WebSocket over TLS
+//! shell.rs    the event loop around the core: outputs carried out, inputs fed with time and chance; it
+//!             alone reads and writes the socket (one mio poll with the timers and the other threads)
+//! net.rs      connections: TCP, WebSocket, WebSocket over TLS (opened in a thread, then non-blocking)
 //! store.rs    the state directory: the core's records, one file each
 //! command.rs  typed lines: messages and /commands, done as inputs to the core
 //! line.rs     --plain: standard input to messages, one line per message out
@@ -98,7 +99,7 @@ fn start() -> Result<ExitCode, (u8, String)> {
         )
     })?;
     let app = App::new(stored, brokers, Some(Conversation::Room(room)));
-    let shell = Shell::new(app, store);
+    let shell = Shell::new(app, store).map_err(|e| (1, format!("cannot wait for events: {e}")))?;
     let join = Input::Join {
         name,
         brokers: args.brokers.clone(),

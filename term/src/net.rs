@@ -1,21 +1,19 @@
-//! The transport: one thread per connection that opens it — MQTT over TCP (`mqtt://`), over WebSocket
-//! (`ws://`, subprotocol `mqtt`, binary frames) or over WebSocket and TLS (`wss://`, rustls with the Mozilla
-//! roots, plus those of `SSL_CERT_FILE` if set) — and then moves bytes both ways. It reports what happens as
-//! [`NetEvent`]s; the event loop hands it bytes to send through [`Link`].
+//! The transport: MQTT over TCP (`mqtt://`), over WebSocket (`ws://`, subprotocol `mqtt`, binary frames) or
+//! over WebSocket and TLS (`wss://`, rustls with the Mozilla roots, plus those of `SSL_CERT_FILE` if set).
 //!
-//! Once open, the thread waits on the socket and on the event loop's wake-up at once (mio), so an idle
-//! connection costs no wake-ups, and bytes to send go out at once whichever way the socket is busy.
+//! Opening a connection blocks (name lookup, TCP, TLS, the WebSocket handshake), so [`open`] does it in a
+//! thread of its own and hands the open [`Stream`] over. From then on the event loop alone reads and writes
+//! it, without blocking: it waits on the socket with mio, so an idle connection costs no wake-ups, and
+//! acknowledgements go out as soon as the bytes they answer are read.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
@@ -27,86 +25,16 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long closing may wait for the last bytes (a goodbye) to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-const SOCKET: Token = Token(0);
-const WAKE: Token = Token(1);
-
-/// What a connection reports, in order: `Opened` at most once, `Bytes` any number of times, `Closed` last.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NetEvent {
-    Opened,
-    Bytes(Vec<u8>),
-    /// Closed by either side, or never opened; why, in words.
-    Closed(String),
-}
-
-enum Command {
-    Send(Vec<u8>),
-    Close,
-}
-
-/// The event loop's end of a connection.
-pub struct Link {
-    commands: Sender<Command>,
-    waker: Arc<Waker>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Link {
-    /// Starts opening a connection to `url`; `report` gets its events (and returns false once nobody
-    /// listens any more).
-    pub fn open(url: &str, report: impl Fn(NetEvent) -> bool + Send + 'static) -> io::Result<Link> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let (commands, rx) = mpsc::channel();
-        let url = url.to_owned();
-        let thread = std::thread::Builder::new()
-            .name("connection".into())
-            .spawn(move || {
-                let reason = match connect(&url) {
-                    Ok(stream) => {
-                        report(NetEvent::Opened);
-                        run(stream, poll, &rx, &report)
-                    }
-                    Err(e) => e,
-                };
-                report(NetEvent::Closed(reason));
-            })?;
-        Ok(Link {
-            commands,
-            waker,
-            thread: Some(thread),
-        })
-    }
-
-    pub fn send(&self, bytes: Vec<u8>) {
-        if self.commands.send(Command::Send(bytes)).is_ok() {
-            let _ = self.waker.wake();
-        }
-    }
-
-    /// Closes after writing what was sent before; returns at once, with a handle to wait for the end.
-    pub fn close(mut self) -> Closing {
-        if self.commands.send(Command::Close).is_ok() {
-            let _ = self.waker.wake();
-        }
-        Closing(self.thread.take())
-    }
-}
-
-/// A connection being closed.
-pub struct Closing(Option<JoinHandle<()>>);
-
-impl Closing {
-    /// Waits until the last bytes are written and the socket closed (a little longer than the thread
-    /// itself waits for a socket that takes nothing).
-    pub fn wait(self) {
-        if let Some(thread) = self.0 {
-            let until = Instant::now() + CLOSE_TIMEOUT + Duration::from_millis(500);
-            while !thread.is_finished() && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
+/// Opens a connection to `url` in a thread of its own; `done` gets the open stream, or why it failed.
+pub fn open(
+    url: &str,
+    done: impl FnOnce(Result<Stream, String>) + Send + 'static,
+) -> io::Result<()> {
+    let url = url.to_owned();
+    std::thread::Builder::new()
+        .name("connect".into())
+        .spawn(move || done(connect(&url)))
+        .map(drop)
 }
 
 /// `mqtt://HOST[:PORT]`: host and port (1883 when not named); an IPv6 literal in brackets.
@@ -145,8 +73,8 @@ pub fn tcp_address(url: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
-/// An open connection, blocking mode set back to non-blocking by [`run`].
-enum Stream {
+/// An open connection. [`Stream::register`] makes it non-blocking and has mio watch it.
+pub enum Stream {
     Tcp(TcpStream),
     Ws(Box<WebSocket<TcpStream>>),
     Wss(Box<WebSocket<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>>),
@@ -257,6 +185,40 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 impl Stream {
+    /// Non-blocking from now on, watched by `registry` under `token` (readable and writable, edge-triggered:
+    /// read until there is nothing, write until the socket takes no more).
+    pub fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        let socket = self.socket();
+        socket.set_read_timeout(None)?;
+        socket.set_write_timeout(None)?;
+        socket.set_nonblocking(true)?;
+        registry.register(
+            &mut SourceFd(&socket.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// Writes what is queued, closes (a WebSocket close frame first) and deregisters: blocking, for at most
+    /// [`CLOSE_TIMEOUT`], so that a goodbye reaches the broker.
+    pub fn close(mut self, pending: &mut Vec<u8>, registry: &Registry) {
+        let socket = self.socket();
+        let _ = registry.deregister(&mut SourceFd(&socket.as_raw_fd()));
+        let _ = socket.set_nonblocking(false);
+        let _ = socket.set_write_timeout(Some(CLOSE_TIMEOUT));
+        match &mut self {
+            Self::Tcp(_) => {}
+            Self::Ws(ws) => {
+                let _ = ws.close(None);
+            }
+            Self::Wss(ws) => {
+                let _ = ws.close(None);
+            }
+        }
+        let _ = self.flush(pending);
+        let _ = self.socket().shutdown(Shutdown::Both);
+    }
+
     fn socket(&self) -> &TcpStream {
         match self {
             Self::Tcp(s) => s,
@@ -266,7 +228,7 @@ impl Stream {
     }
 
     /// Reads everything available into `into`; `Ok(false)` once the connection has ended.
-    fn read(&mut self, into: &mut Vec<u8>) -> Result<bool, String> {
+    pub fn read(&mut self, into: &mut Vec<u8>) -> Result<bool, String> {
         match self {
             Self::Tcp(s) => {
                 let mut buf = [0u8; 64 * 1024];
@@ -285,8 +247,8 @@ impl Stream {
         }
     }
 
-    /// Queues `bytes` and writes what the socket takes.
-    fn write(&mut self, bytes: Vec<u8>, pending: &mut Vec<u8>) -> Result<(), String> {
+    /// Queues `bytes` (a WebSocket writes what the socket takes at once; [`Stream::flush`] the rest).
+    pub fn write(&mut self, bytes: Vec<u8>, pending: &mut Vec<u8>) -> Result<(), String> {
         match self {
             Self::Tcp(_) => {
                 pending.extend_from_slice(&bytes);
@@ -298,7 +260,7 @@ impl Stream {
     }
 
     /// Writes what is queued; `Ok(true)` when nothing is left.
-    fn flush(&mut self, pending: &mut Vec<u8>) -> Result<bool, String> {
+    pub fn flush(&mut self, pending: &mut Vec<u8>) -> Result<bool, String> {
         match self {
             Self::Tcp(s) => {
                 while !pending.is_empty() {
@@ -316,18 +278,6 @@ impl Stream {
             }
             Self::Ws(ws) => ws_flushed(ws.flush()),
             Self::Wss(ws) => ws_flushed(ws.flush()),
-        }
-    }
-
-    fn close(&mut self) {
-        match self {
-            Self::Tcp(_) => {}
-            Self::Ws(ws) => {
-                let _ = ws.close(None);
-            }
-            Self::Wss(ws) => {
-                let _ = ws.close(None);
-            }
         }
     }
 }
@@ -358,85 +308,6 @@ fn ws_flushed(r: tungstenite::Result<()>) -> Result<bool, String> {
         Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(false),
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// Moves bytes until the connection ends or the event loop closes it; returns why it ended.
-fn run(
-    mut stream: Stream,
-    mut poll: Poll,
-    commands: &Receiver<Command>,
-    report: &impl Fn(NetEvent) -> bool,
-) -> String {
-    let fd: RawFd = stream.socket().as_raw_fd();
-    let setup = stream
-        .socket()
-        .set_read_timeout(None)
-        .and_then(|()| stream.socket().set_write_timeout(None))
-        .and_then(|()| stream.socket().set_nonblocking(true))
-        .and_then(|()| {
-            poll.registry().register(
-                &mut SourceFd(&fd),
-                SOCKET,
-                Interest::READABLE | Interest::WRITABLE,
-            )
-        });
-    if let Err(e) = setup {
-        return e.to_string();
-    }
-    let mut events = Events::with_capacity(8);
-    let mut pending = Vec::new();
-    let mut closing: Option<Instant> = None;
-    let reason = loop {
-        let timeout =
-            closing.map(|since| (since + CLOSE_TIMEOUT).saturating_duration_since(Instant::now()));
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            break e.to_string();
-        }
-        // Edge-triggered: read until the socket has nothing more, every time (cheap when it has nothing).
-        let mut received = Vec::new();
-        match stream.read(&mut received) {
-            Ok(open) => {
-                if !received.is_empty() && !report(NetEvent::Bytes(received)) {
-                    break "the program is ending".into();
-                }
-                if !open {
-                    break "the broker closed the connection".into();
-                }
-            }
-            Err(e) => break e,
-        }
-        loop {
-            match commands.try_recv() {
-                Ok(Command::Send(bytes)) => {
-                    if let Err(e) = stream.write(bytes, &mut pending) {
-                        return e;
-                    }
-                }
-                Ok(Command::Close) | Err(TryRecvError::Disconnected) => {
-                    if closing.is_none() {
-                        stream.close();
-                        closing = Some(Instant::now());
-                    }
-                    break;
-                }
-                Err(TryRecvError::Empty) => break,
-            }
-        }
-        let flushed = match stream.flush(&mut pending) {
-            Ok(done) => done,
-            Err(e) => break e,
-        };
-        if let Some(since) = closing {
-            if flushed || since.elapsed() >= CLOSE_TIMEOUT {
-                break "closed".into();
-            }
-        }
-    };
-    let _ = stream.socket().shutdown(Shutdown::Both);
-    reason
 }
 
 #[cfg(test)]
@@ -485,43 +356,50 @@ mod tests {
         port
     }
 
-    #[test]
-    fn a_tcp_link_opens_moves_bytes_both_ways_and_reports_its_end() {
-        let port = echo_server();
-        let (tx, rx) = mpsc::channel();
-        let link = Link::open(&format!("mqtt://127.0.0.1:{port}"), move |e| {
-            tx.send(e).is_ok()
-        })
-        .unwrap();
-        let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert_eq!(next(), NetEvent::Opened);
-        link.send(b"hello".to_vec());
-        let mut echoed = Vec::new();
-        while echoed.len() < 5 {
-            let NetEvent::Bytes(b) = next() else { panic!() };
-            echoed.extend(b);
-        }
-        assert_eq!(echoed, b"hello");
-        link.send(b"bye".to_vec());
-        assert!(matches!(next(), NetEvent::Closed(r) if r.contains("closed")));
+    fn opened(url: &str) -> Result<Stream, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        open(url, move |r| tx.send(r).unwrap()).unwrap();
+        rx.recv_timeout(Duration::from_secs(5)).unwrap()
     }
 
     #[test]
-    fn a_broker_that_is_not_there_is_reported_closed_with_the_reason() {
+    fn a_tcp_stream_moves_bytes_both_ways_without_blocking_and_sees_its_end() {
+        let port = echo_server();
+        let mut stream = opened(&format!("mqtt://127.0.0.1:{port}")).unwrap();
+        let mut poll = mio::Poll::new().unwrap();
+        stream.register(poll.registry(), Token(0)).unwrap();
+        let mut pending = Vec::new();
+        stream.write(b"hello".to_vec(), &mut pending).unwrap();
+        assert!(stream.flush(&mut pending).unwrap());
+        let mut echoed = Vec::new();
+        let mut events = mio::Events::with_capacity(4);
+        while echoed.len() < 5 {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(stream.read(&mut echoed).unwrap(), "still open");
+        }
+        assert_eq!(echoed, b"hello");
+        stream.write(b"bye".to_vec(), &mut pending).unwrap();
+        stream.flush(&mut pending).unwrap();
+        let mut rest = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while stream.read(&mut rest) == Ok(true) {
+            assert!(std::time::Instant::now() < deadline, "the end was not seen");
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_broker_that_is_not_there_is_a_failure_to_open_with_the_reason() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let (tx, rx) = mpsc::channel();
-        let _link = Link::open(&format!("mqtt://127.0.0.1:{port}"), move |e| {
-            tx.send(e).is_ok()
-        })
-        .unwrap();
-        let event = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert!(
-            matches!(&event, NetEvent::Closed(r) if r.contains("cannot connect")),
-            "{event:?}"
-        );
+        let failed = opened(&format!("mqtt://127.0.0.1:{port}")).err().unwrap();
+        assert!(failed.contains("cannot connect"), "{failed}");
+        let failed = opened("ws://").err().unwrap();
+        assert!(failed.contains("broker URL"), "{failed}");
     }
 }

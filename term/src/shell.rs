@@ -1,25 +1,30 @@
-//! The shell around the core, shared by both modes: it carries out the [`App`]'s outputs (connections,
-//! timers, storage) and feeds it the facts that happen (bytes, a transport opening or closing, a timer
-//! firing), each with the time and a random number. The keyboard and standard input are the modes' own:
-//! [`Shell::step`] hands those events back.
+//! The shell around the core, shared by both modes: the event loop. It carries out the [`App`]'s outputs
+//! (connections, bytes, timers, storage) and feeds it the facts that happen (bytes read, a connection
+//! opened or closed, a timer due), each with the time and a random number. It alone reads and writes the
+//! socket, waiting on it, on the next timer and on the other threads' events at once (one mio poll). The
+//! keyboard and standard input are the modes' own: [`Shell::step`] hands their events back.
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::io::ErrorKind;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mio::{Events, Poll, Token, Waker};
 use mqtt::Millis;
 use mqtt_chat::chat::{App, Env, Input, Output, Refusal, Timer};
 
-use crate::net::{Closing, Link, NetEvent};
+use crate::net::{self, Stream};
 use crate::store::Store;
 
-/// Everything the event loop waits for, from every thread.
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+/// What the other threads tell the event loop.
 #[derive(Debug)]
 pub enum Event {
-    /// From the connection of this generation (events of an earlier connection are dropped).
-    Net(u64, NetEvent),
     /// Full screen: a key, a resize.
     Terminal(ratatui::crossterm::event::Event),
     /// Line mode: a line of standard input, without its line break.
@@ -30,6 +35,33 @@ pub enum Event {
     Signal(i32),
 }
 
+/// Everything that arrives on the channel: the modes' events, and connections opened (or not) by the
+/// connecting thread of this generation.
+enum Arrived {
+    User(Event),
+    Opened(u64, Result<Stream, String>),
+}
+
+/// The sending end for other threads: it wakes the loop up.
+#[derive(Clone)]
+pub struct Notify {
+    tx: Sender<Arrived>,
+    waker: Arc<Waker>,
+}
+
+impl Notify {
+    /// False once the loop is gone.
+    pub fn send(&self, event: Event) -> bool {
+        self.tx.send(Arrived::User(event)).is_ok() && self.waker.wake().is_ok()
+    }
+}
+
+/// The open connection: its stream, the bytes it has not taken yet, its generation.
+struct Connection {
+    stream: Stream,
+    pending: Vec<u8>,
+}
+
 pub struct Shell {
     pub app: App,
     store: Store,
@@ -37,38 +69,45 @@ pub struct Shell {
     random: RandomState,
     draws: u64,
     timers: BTreeMap<Timer, Millis>,
-    link: Option<Link>,
-    /// The connection closed last, until it is done.
-    closing: Option<Closing>,
+    poll: Poll,
+    notify: Notify,
+    rx: Receiver<Arrived>,
+    /// Counts `Output::Connect`s: a connection opened for an earlier one is dropped.
     generation: u64,
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
-    /// The last storage failure, for the mode to show (the chat goes on without it).
-    pub storage_error: Option<String>,
+    /// Waiting for the connecting thread of `generation`.
+    connecting: bool,
+    connection: Option<Connection>,
+    /// What last went wrong below the core, in words, for the mode to show: storage that failed (the chat
+    /// goes on without it), why a connection could not be opened or was lost (the core says only that it
+    /// was).
+    pub trouble: Option<String>,
 }
 
 impl Shell {
-    pub fn new(app: App, store: Store) -> Self {
+    pub fn new(app: App, store: Store) -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = mpsc::channel();
-        Self {
+        Ok(Self {
             app,
             store,
             start: Instant::now(),
             random: RandomState::new(),
             draws: 0,
             timers: BTreeMap::new(),
-            link: None,
-            closing: None,
-            generation: 0,
-            tx,
+            poll,
+            notify: Notify { tx, waker },
             rx,
-            storage_error: None,
-        }
+            generation: 0,
+            connecting: false,
+            connection: None,
+            trouble: None,
+        })
     }
 
     /// For the threads that read the keyboard, standard input and signals.
-    pub fn sender(&self) -> Sender<Event> {
-        self.tx.clone()
+    pub fn sender(&self) -> Notify {
+        self.notify.clone()
     }
 
     pub fn env(&mut self) -> Env {
@@ -96,33 +135,31 @@ impl Shell {
         while let Some(output) = self.app.poll_output() {
             match output {
                 Output::Connect(url) => {
-                    if let Some(old) = self.link.take() {
-                        self.closing = Some(old.close());
-                    }
+                    self.close();
                     self.generation += 1;
+                    self.connecting = true;
                     let generation = self.generation;
-                    let tx = self.tx.clone();
-                    let report = move |e| tx.send(Event::Net(generation, e)).is_ok();
-                    match Link::open(&url, report) {
-                        Ok(link) => self.link = Some(link),
-                        Err(e) => {
-                            // No thread: report the failure as the thread would have.
-                            let _ = self.tx.send(Event::Net(
-                                generation,
-                                NetEvent::Closed(format!("cannot start a connection: {e}")),
-                            ));
+                    let notify = self.notify.clone();
+                    let opening = net::open(&url, move |result| {
+                        if notify.tx.send(Arrived::Opened(generation, result)).is_ok() {
+                            let _ = notify.waker.wake();
                         }
+                    });
+                    if let Err(e) = opening {
+                        let failed = Err(format!("cannot start a thread to connect: {e}"));
+                        let _ = self.notify.tx.send(Arrived::Opened(generation, failed));
                     }
                 }
                 Output::Send(bytes) => {
-                    if let Some(link) = &self.link {
-                        link.send(bytes);
+                    if let Some(c) = &mut self.connection {
+                        if let Err(e) = c.stream.write(bytes, &mut c.pending) {
+                            self.lost(&e);
+                        }
                     }
                 }
                 Output::Disconnect => {
-                    if let Some(link) = self.link.take() {
-                        self.closing = Some(link.close());
-                    }
+                    self.connecting = false;
+                    self.close();
                 }
                 Output::SetTimer(timer, at) => {
                     self.timers.insert(timer, at);
@@ -132,12 +169,12 @@ impl Shell {
                 }
                 Output::Store(record, value) => {
                     if let Err(e) = self.store.store(&record, &value) {
-                        self.storage_error = Some(format!("cannot save {}: {e}", record.key()));
+                        self.trouble = Some(format!("cannot save {}: {e}", record.key()));
                     }
                 }
                 Output::Remove(record) => {
                     if let Err(e) = self.store.remove(&record) {
-                        self.storage_error = Some(format!("cannot remove {}: {e}", record.key()));
+                        self.trouble = Some(format!("cannot remove {}: {e}", record.key()));
                     }
                 }
                 // A terminal is never hidden (the core notifies only a hidden page), and what is shown is
@@ -145,10 +182,36 @@ impl Shell {
                 Output::Notify { .. } | Output::Show(_) => {}
             }
         }
+        self.flush();
     }
 
-    /// Waits until something happens (at most `max_wait`, if given), tells the core every network event and
-    /// timer that is due, and returns the other events, in order.
+    /// Writes what the socket takes now; the rest when it says it is writable again.
+    fn flush(&mut self) {
+        if let Some(c) = &mut self.connection {
+            if let Err(e) = c.stream.flush(&mut c.pending) {
+                self.lost(&e);
+            }
+        }
+    }
+
+    /// Closes the connection, after writing what it still has to write (a goodbye).
+    fn close(&mut self) {
+        if let Some(mut c) = self.connection.take() {
+            c.stream.close(&mut c.pending, self.poll.registry());
+        }
+    }
+
+    /// The connection failed under us: the core hears of it as a closed transport.
+    fn lost(&mut self, why: &str) {
+        if let Some(c) = self.connection.take() {
+            self.trouble = Some(why.to_owned());
+            c.stream.close(&mut Vec::new(), self.poll.registry());
+            let _ = self.handle(Input::Closed);
+        }
+    }
+
+    /// Waits until something happens (at most `max_wait`, if given), tells the core what the network did
+    /// and every timer that is due, and returns the other events, in order.
     pub fn step(&mut self, max_wait: Option<Duration>) -> Vec<Event> {
         let now = self.now();
         let timer = self
@@ -160,39 +223,71 @@ impl Shell {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let first = match wait {
-            Some(wait) => self.rx.recv_timeout(wait).ok(),
-            // `tx` is ours: the channel never disconnects.
-            None => self.rx.recv().ok(),
-        };
-        let arrived: Vec<Event> = first
-            .into_iter()
-            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()))
-            .collect();
-        let mut user = Vec::new();
-        for event in arrived {
-            match event {
-                Event::Net(generation, e) => self.on_net(generation, e),
-                other => user.push(other),
+        let mut events = Events::with_capacity(8);
+        if let Err(e) = self.poll.poll(&mut events, wait) {
+            if e.kind() != ErrorKind::Interrupted {
+                self.trouble = Some(format!("cannot wait for events: {e}"));
             }
+        }
+        let mut socket = events.iter().any(|e| e.token() == SOCKET);
+        let mut user = Vec::new();
+        while let Ok(arrived) = self.rx.try_recv() {
+            match arrived {
+                Arrived::User(event) => user.push(event),
+                Arrived::Opened(generation, result) => {
+                    if generation != self.generation || !self.connecting {
+                        // Opened for a connection given up since: close it unused.
+                        if let Ok(stream) = result {
+                            stream.close(&mut Vec::new(), self.poll.registry());
+                        }
+                        continue;
+                    }
+                    self.connecting = false;
+                    match result.and_then(|stream| {
+                        stream
+                            .register(self.poll.registry(), SOCKET)
+                            .map(|()| stream)
+                            .map_err(|e| e.to_string())
+                    }) {
+                        Ok(stream) => {
+                            self.connection = Some(Connection {
+                                stream,
+                                pending: Vec::new(),
+                            });
+                            let _ = self.handle(Input::Opened);
+                            // Anything already there is read now: mio reports only changes.
+                            socket = true;
+                        }
+                        Err(why) => {
+                            self.trouble = Some(why);
+                            let _ = self.handle(Input::Closed);
+                        }
+                    }
+                }
+            }
+        }
+        if socket {
+            self.read();
         }
         self.fire_timers();
         user
     }
 
-    fn on_net(&mut self, generation: u64, event: NetEvent) {
-        if generation != self.generation || self.link.is_none() {
+    /// Reads everything the socket has, tells the core, and writes its answers at once.
+    fn read(&mut self) {
+        let Some(c) = &mut self.connection else {
             return;
-        }
-        // The core's refusals concern user actions; these never are.
-        let _ = match event {
-            NetEvent::Opened => self.handle(Input::Opened),
-            NetEvent::Bytes(bytes) => self.handle(Input::Bytes(&bytes)),
-            NetEvent::Closed(_) => {
-                self.link = None;
-                self.handle(Input::Closed)
-            }
         };
+        let mut bytes = Vec::new();
+        let read = c.stream.read(&mut bytes);
+        if !bytes.is_empty() {
+            let _ = self.handle(Input::Bytes(&bytes));
+        }
+        match read {
+            Ok(true) => self.flush(),
+            Ok(false) => self.lost("the broker closed the connection"),
+            Err(e) => self.lost(&e),
+        }
     }
 
     fn fire_timers(&mut self) {
@@ -206,15 +301,10 @@ impl Shell {
         }
     }
 
-    /// Says goodbye (an empty retained presence, then DISCONNECT) and waits, briefly, until it is written.
+    /// Says goodbye: an empty retained presence, then DISCONNECT, written before the socket closes.
     pub fn leave(&mut self) {
         let _ = self.handle(Input::Leave);
-        if let Some(link) = self.link.take() {
-            self.closing = Some(link.close());
-        }
-        if let Some(closing) = self.closing.take() {
-            closing.wait();
-        }
+        self.close();
     }
 }
 

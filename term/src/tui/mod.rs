@@ -90,7 +90,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
     let keys = shell.sender();
     std::thread::spawn(move || {
         while let Ok(e) = event::read() {
-            if keys.send(Event::Terminal(e)).is_err() {
+            if !keys.send(Event::Terminal(e)) {
                 return;
             }
         }
@@ -127,10 +127,10 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
                     drop(screen);
                     return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
                 }
-                Event::Terminal(_) | Event::Line(_) | Event::Eof | Event::Net(..) => {}
+                Event::Terminal(_) | Event::Line(_) | Event::Eof => {}
             }
         }
-        if let Some(e) = shell.storage_error.take() {
+        if let Some(e) = shell.trouble.take() {
             ui.said = Some((e, true));
         }
         match action {
