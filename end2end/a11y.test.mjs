@@ -107,9 +107,11 @@ const VIEWS = [
     // A reload goes back to the login form (a login with a password is not remembered), on the open broker. An
     // unreadable outbox is kept aside with a notice.
     await each(async ({ page, name }) => {
-      await page.reload();
       await page.evaluate((key) => localStorage.setItem(key, 'not json'), `mqtt-chat.outbox.${name}`);
+      await page.reload();
       await join(page, name);
+      await page.evaluate((room) => { location.hash = room; }, s.room);
+      await heading(page).filter({ hasText: `#${s.room}` }).waitFor();
     })(readers);
     const seq = await run('sh', ['-c', `seq -f 'line %03g' 1 105 | mosquitto_pub -h 127.0.0.1 -p ${env.broker.tcpPort} ` +
       `-u zed -q 1 -l -t chat/rooms/${s.room}/messages/zed`]);
@@ -410,6 +412,12 @@ describe('the keyboard alone', () => {
         const list = document.querySelector('[role=log]');
         return { top: list.scrollTop, bottom: list.scrollHeight - list.clientHeight };
       });
+      // (Shift+Tab through the lines' buttons scrolled it: from the bottom.)
+      await k.press('End');
+      await waitFor('End to reach the bottom', async () => {
+        const now = await scroll();
+        return now.top >= now.bottom - 1;
+      }, { timeoutMs: 5_000 });
       const at = await scroll();
       assert.ok(at.bottom > 0, 'the log does not scroll: too few lines for this test');
       await k.press('ArrowUp');
