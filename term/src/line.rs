@@ -117,6 +117,10 @@ impl Shown {
             out.flush()?;
             self.seq = model.next_seq();
         }
+        // Why a connection failed comes before what the core makes of it ("disconnected: …").
+        if let Some(e) = shell.trouble.take() {
+            say(&format!("error: {e}"));
+        }
         let status = shell.app.status();
         if self.status.as_ref() != Some(status) {
             self.status = Some(status.clone());
@@ -146,9 +150,6 @@ impl Shown {
             ));
         }
         self.notice = notice;
-        if let Some(e) = shell.trouble.take() {
-            say(&format!("error: {e}"));
-        }
         Ok(())
     }
 }
