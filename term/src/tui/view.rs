@@ -441,6 +441,162 @@ fn spans_of(row: Vec<(char, Style)>) -> Line<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mqtt::{ConnAck, ConnectReturnCode, Packet, Pid, Publish, QoS, QosPid, SubAck, TopicName};
+    use mqtt_chat::chat::settings::Brokers;
+    use mqtt_chat::chat::{Env, Input};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    /// 2025-11-24 10:00 UTC.
+    const T0: i64 = 1_763_978_400_000;
+
+    fn env(now: u64) -> Env {
+        Env {
+            now,
+            wall: T0 + now as i64,
+            random: 7,
+        }
+    }
+
+    fn packet(p: Packet<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        p.encode(&mut out).unwrap();
+        out
+    }
+
+    fn publish(topic: &str, payload: &str, retain: bool) -> Vec<u8> {
+        packet(Packet::Publish(Publish {
+            dup: false,
+            qospid: QosPid::AtMostOnce,
+            retain,
+            topic: TopicName::new(topic).unwrap(),
+            payload: payload.as_bytes(),
+        }))
+    }
+
+    /// carol, connected through a scripted broker, with alice and bob online and a few messages.
+    fn chatting() -> App {
+        let brokers = Brokers::parse("mqtt://b", None).unwrap();
+        let mut app = App::new(Vec::<(String, String)>::new(), brokers, None);
+        let join = Input::Join {
+            name: "carol".into(),
+            brokers: "mqtt://b".into(),
+            password: None,
+        };
+        app.handle(join, env(0)).unwrap();
+        app.handle(Input::Opened, env(0)).unwrap();
+        let ack = packet(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted,
+        }));
+        app.handle(Input::Bytes(&ack), env(1)).unwrap();
+        // Presence and the room's history; then the room's messages, typing and direct messages.
+        for (pid, filters) in [(1, 2), (2, 3)] {
+            let granted = vec![Some(QoS::AtMostOnce); filters];
+            let suback = packet(Packet::SubAck(SubAck {
+                pid: Pid::new(pid).unwrap(),
+                return_codes: granted.into(),
+            }));
+            app.handle(Input::Bytes(&suback), env(2)).unwrap();
+        }
+        for (who, tab) in [("alice", "t1"), ("bob", "t2")] {
+            let presence = r#"{"browser":"x","rooms":["general"],"since":1}"#;
+            let bytes = publish(&format!("chat/users/{who}/presence/{tab}"), presence, true);
+            app.handle(Input::Bytes(&bytes), env(3)).unwrap();
+        }
+        let said = [
+            ("alice", 0, "Is the broker upgrade done?"),
+            (
+                "bob",
+                60_000,
+                "Yes: Mosquitto restarted, every session came back.",
+            ),
+            ("аlice", 120_000, "me too"),
+        ];
+        for (i, (who, at, text)) in said.iter().enumerate() {
+            let json = format!(r#"{{"id":"m{i}","text":"{text}","sent_at":{}}}"#, T0 + at);
+            let bytes = publish(&format!("chat/rooms/general/messages/{who}"), &json, false);
+            app.handle(Input::Bytes(&bytes), env(4)).unwrap();
+        }
+        let typing = publish("chat/rooms/general/typing/bob", r#"{"typing":true}"#, false);
+        app.handle(Input::Bytes(&typing), env(5)).unwrap();
+        app.handle(Input::Send("Thanks".into()), env(6)).unwrap();
+        app
+    }
+
+    fn screen(app: &App, ui: &Ui, width: u16, height: u16) -> Vec<String> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| {
+                draw(f, app, ui, T0 + 10, &TimeZone::UTC);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                (0..width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_screen_is_drawn_from_the_state_alone() {
+        let app = chatting();
+        let ui = Ui {
+            input: "typing this".into(),
+            cursor: 11,
+            ..Ui::default()
+        };
+        #[rustfmt::skip]
+        let want = [
+            "┌ Rooms ─────────┐┌ #general ─────────────────────────────────────┐┌ Online ──────────┐",
+            "│#general        ││────────── Monday, 24 November 2025 ────────── ││In #general       │",
+            "│                ││10:00 alice: Is the broker upgrade done?       ││ alice            │",
+            "│                ││10:00 carol: Thanks …                          ││ bob              │",
+            "│                ││10:01 bob: Yes: Mosquitto restarted, every     ││Everyone          │",
+            "│                ││      session came back.                       ││ alice            │",
+            "│                ││10:02 аlice ⚠: me too                          ││ bob              │",
+            "│                ││                                               ││                  │",
+            "└────────────────┘└───────────────────────────────────────────────┘└──────────────────┘",
+            " bob is typing…",
+            "Connected as carol to mqtt://b",
+            "> typing this",
+        ];
+        assert_eq!(screen(&app, &ui, 87, 12), want);
+    }
+
+    #[test]
+    fn a_narrow_screen_keeps_the_conversation_and_scrolling_back_shows_older_rows() {
+        let app = chatting();
+        let back = |scroll| {
+            let ui = Ui {
+                scroll,
+                ..Ui::default()
+            };
+            screen(&app, &ui, 40, 9)
+        };
+        let rows = back(2);
+        assert!(
+            rows[0].starts_with("┌ #general (scrolled back"),
+            "{rows:#?}"
+        );
+        assert!(rows[1].contains("10:00 alice: Is the broker"), "{rows:#?}");
+        assert!(!rows
+            .iter()
+            .any(|r| r.contains("Rooms") || r.contains("Online")));
+        // Seven rows in a pane of four: three back is the top; further back stays there.
+        let top = back(3);
+        assert!(top[1].contains("Monday, 24 November 2025"), "{top:#?}");
+        assert_eq!(back(50), top);
+        assert!(
+            back(0)[4].contains("аlice ⚠: me too"),
+            "the newest at the bottom"
+        );
+    }
 
     fn text(lines: &[Line]) -> Vec<String> {
         lines
