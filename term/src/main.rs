@@ -11,7 +11,8 @@
 //! store.rs    the state directory: the core's records, one file each
 //! command.rs  typed lines: messages and /commands, done as inputs to the core
 //! line.rs     --plain: standard input to messages, one line per message out
-//! tui/        full screen: the loop (mod.rs) and the view, a pure function of the state (view.rs)
+//! tui/        full screen: the loop (mod.rs), the view, a pure function of the state (view.rs), and
+//!             the layout of a message in rows (wrap.rs)
 //! prompt.rs   asking for the name and the password
 //! signals.rs  SIGINT, SIGTERM, SIGHUP as events
 //! ```

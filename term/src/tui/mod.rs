@@ -3,6 +3,7 @@
 //! terminal; drawing ([`view`]) is a pure function of the core's state and [`Ui`].
 
 mod view;
+mod wrap;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
