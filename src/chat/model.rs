@@ -67,6 +67,8 @@ pub struct Model {
     lookalikes: SortedMap<String, Vec<String>>,
     /// A presence was ignored because [`MAX_PEOPLE`] people are online already.
     people_capped: bool,
+    /// The name [`Model::saw`] last recorded.
+    last_seen: String,
 }
 
 impl Model {
@@ -80,6 +82,7 @@ impl Model {
             muted: SortedMap::default(),
             lookalikes: SortedMap::default(),
             people_capped: false,
+            last_seen: String::new(),
         };
         for room in rooms {
             model.convs.get_or_default(Conversation::Room(room.clone()));
@@ -339,6 +342,11 @@ impl Model {
     }
 
     fn saw(&mut self, name: &str) {
+        // Most messages come from a name seen just before: no skeleton to make for it.
+        if self.last_seen == name {
+            return;
+        }
+        name.clone_into(&mut self.last_seen);
         let skeleton = names::skeleton(name);
         if self.lookalikes.len() >= MAX_NAMES_SEEN && !self.lookalikes.contains_key(&skeleton) {
             return;
