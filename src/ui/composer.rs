@@ -25,18 +25,13 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let too_long = move || text.with(|t| t.trim().len() > MAX_TEXT_BYTES);
-    // Joined: the focus goes to the message field (the login form that had it is gone).
-    let input = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move || {
-        if let Some(input) = input.get() {
-            let _ = input.focus();
-        }
-    });
+    // Joined: the focus goes to the message field (the login form that had it is gone), once it is drawn.
+    crate::net::next_frame(|| super::messages::focus("#message"));
 
     view! {
         <form class="composer" on:submit=on_submit>
             <label class="visually-hidden" for="message">"Message"</label>
-            <input id="message" type="text" autocomplete="off" placeholder="Write a message…" node_ref=input
+            <input id="message" type="text" autocomplete="off" placeholder="Write a message…"
                 aria-invalid=move || too_long().to_string()
                 bind:value=text on:input=move |_| state.typing() />
             <button type="submit">"Send"</button>

@@ -214,14 +214,19 @@ pub fn spoken(m: &ChatMessage) -> String {
 /// Gives the focus to the message log: for an action whose button goes away (Mute, Unmute, Retry, Leave,
 /// Dismiss), so that the focus is not lost to the page.
 pub fn focus_log() {
+    focus(".messages");
+}
+
+/// Gives the focus to the first element that matches `selector`, if any.
+pub fn focus(selector: &str) {
     use wasm_bindgen::JsCast;
-    if let Some(log) = document()
-        .query_selector(".messages")
+    if let Some(el) = document()
+        .query_selector(selector)
         .ok()
         .flatten()
         .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
     {
-        let _ = log.focus();
+        let _ = el.focus();
     }
 }
 
