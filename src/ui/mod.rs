@@ -340,13 +340,10 @@ pub fn App() -> impl IntoView {
 
     // Narrow screens: the panel closes with Escape, and the focus goes back to the button that opened it
     // (also when a choice in the panel closes it: what had the focus is hidden with the panel).
-    let toggle = NodeRef::<leptos::html::Button>::new();
     Effect::new(move |was_open: Option<bool>| {
         let open = state.panel_open.get();
         if was_open == Some(true) && !open {
-            if let Some(button) = toggle.get_untracked() {
-                let _ = button.focus();
-            }
+            messages::focus(".panel-toggle");
         }
         open
     });
@@ -361,7 +358,7 @@ pub fn App() -> impl IntoView {
             <div class="app" class:panel-open=move || state.panel_open.get() on:keydown=on_key>
                 <header class="top">
                     <button type="button" class="panel-toggle" aria-label="Rooms and people"
-                        aria-expanded=move || state.panel_open.get().to_string() node_ref=toggle
+                        aria-expanded=move || state.panel_open.get().to_string()
                         on:click=move |_| state.panel_open.update(|o| *o = !*o)>"☰"</button>
                     <h1>{move || state.model(|m| m.current().to_string())}</h1>
                     <StatusBar/>
