@@ -360,6 +360,11 @@ impl App {
         self.heard.iter()
     }
 
+    /// Whether the page is hidden, as last told ([`Input::Visible`]).
+    pub fn is_hidden(&self) -> bool {
+        self.hidden
+    }
+
     /// The next thing to do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
@@ -534,6 +539,8 @@ impl App {
             self.initial_rooms()
         };
         let mut client = Client::new(identity, &rooms)?;
+        // Joined: the conversation the URL named has been taken (a refused name keeps it for the next try).
+        self.first_conversation = None;
         let me = client.name().to_owned();
         self.notice = None;
         self.outbox = self.load_outbox(&me);
@@ -584,7 +591,7 @@ impl App {
     }
 
     /// The rooms this tab was in (before a reload), plus the conversation the URL names.
-    fn initial_rooms(&mut self) -> (Vec<String>, Conversation) {
+    fn initial_rooms(&self) -> (Vec<String>, Conversation) {
         let mut rooms: Vec<String> = self
             .stored
             .get(&Record::Rooms)
@@ -600,7 +607,7 @@ impl App {
         }
         let current = self
             .first_conversation
-            .take()
+            .clone()
             .unwrap_or_else(|| Conversation::Room(rooms[0].clone()));
         if let Some(room) = current.room() {
             if !rooms.iter().any(|r| r == room) {
@@ -1327,6 +1334,26 @@ mod tests {
             }
         }
         assert_eq!(pings as u64, NUDGE_FOR_MS / NUDGE_MS, "and then no more");
+    }
+
+    #[test]
+    fn a_refused_name_keeps_the_conversation_the_url_named_for_the_next_try() {
+        let brokers = Brokers::parse("ws://a:1", None).unwrap();
+        let mut app = App::new(Vec::new(), brokers, Some(Conversation::Room("rust".into())));
+        let e = env(0);
+        let bad = Input::Join {
+            name: "a/b".into(),
+            brokers: "ws://a:1".into(),
+            password: None,
+        };
+        assert!(app.handle(bad, e).is_err());
+        let good = Input::Join {
+            name: "ann".into(),
+            brokers: "ws://a:1".into(),
+            password: None,
+        };
+        app.handle(good, e).unwrap();
+        assert_eq!(app.model().current(), &Conversation::Room("rust".into()));
     }
 
     #[test]

@@ -86,9 +86,16 @@ impl ChatState {
 
     /// Tells the core something happened, then carries out what it asks.
     fn dispatch(self, input: Input<'_>) -> Result<(), String> {
+        let hidden = net::page_hidden();
         let result = self
             .app
-            .try_update_untracked(|app| app.handle(input, env()))
+            .try_update_untracked(|app| {
+                // The page's visibility, also where no `visibilitychange` said it (a test's override).
+                if app.is_hidden() != hidden {
+                    let _ = app.handle(Input::Visible(!hidden), env());
+                }
+                app.handle(input, env())
+            })
             .unwrap_or(Ok(()));
         while let Some(output) = self.app.try_update_untracked(App::poll_output).flatten() {
             self.carry_out(output);
