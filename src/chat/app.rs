@@ -249,6 +249,8 @@ pub struct App {
     /// screen reader is told (each once, when it is added).
     heard: VecDeque<(u64, ChatMessage)>,
     heard_count: u64,
+    /// Something the views show may have changed since [`App::take_changed`] was last asked.
+    changed: bool,
     /// Since when the client has been waiting for retained messages (monotonic ms).
     waiting_since: Option<Millis>,
     out: VecDeque<Output>,
@@ -296,6 +298,7 @@ impl App {
             heard: VecDeque::new(),
             heard_count: 0,
             waiting_since: None,
+            changed: true,
             out: VecDeque::new(),
         }
     }
@@ -360,6 +363,12 @@ impl App {
         self.heard.iter()
     }
 
+    /// Whether anything the views show may have changed since the last call: a keystroke's typing notice, a
+    /// PINGRESP or a PUBACK-less ack changes nothing, and a view need not be drawn again for it.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
     /// Whether the page is hidden, as last told ([`Input::Visible`]).
     pub fn is_hidden(&self) -> bool {
         self.hidden
@@ -373,6 +382,13 @@ impl App {
     // --- Inputs ------------------------------------------------------------------------------------------
 
     pub fn handle(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
+        // What only moves bytes or keeps the connection alive changes nothing shown, unless the session says
+        // something (`on_event`).
+        let quiet = matches!(
+            input,
+            Input::Typing | Input::Bytes(_) | Input::Timer(Timer::Session | Timer::Nudge)
+        );
+        self.changed |= !quiet;
         match input {
             Input::Resume => {
                 if let Some(name) = self.stored.get(&Record::Name).cloned() {
@@ -730,6 +746,7 @@ impl App {
     }
 
     fn on_event(&mut self, event: ChatEvent, env: Env) {
+        self.changed = true;
         match &event {
             ChatEvent::Connected => {
                 self.brokers.reached();
@@ -1354,6 +1371,22 @@ mod tests {
         };
         app.handle(good, e).unwrap();
         assert_eq!(app.model().current(), &Conversation::Room("rust".into()));
+    }
+
+    #[test]
+    fn typing_and_pings_change_nothing_shown_and_a_message_does() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        assert!(s.app.take_changed());
+        assert!(!s.app.take_changed());
+        s.handle(Input::Typing).unwrap();
+        assert!(!s.app.take_changed(), "a keystroke");
+        let mut pingresp = Vec::new();
+        Packet::PingResp.encode(&mut pingresp).unwrap();
+        s.handle(Input::Bytes(&pingresp)).unwrap();
+        assert!(!s.app.take_changed(), "a PINGRESP");
+        s.handle(Input::Send("hi".into())).unwrap();
+        assert!(s.app.take_changed(), "a message sent (and its PUBACK)");
     }
 
     #[test]

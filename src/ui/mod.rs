@@ -100,7 +100,13 @@ impl ChatState {
         while let Some(output) = self.app.try_update_untracked(App::poll_output).flatten() {
             self.carry_out(output);
         }
-        self.changed();
+        if self
+            .app
+            .try_update_untracked(App::take_changed)
+            .unwrap_or(true)
+        {
+            self.changed();
+        }
         result.map_err(|e| e.to_string())
     }
 
