@@ -662,13 +662,18 @@ describe('one hostile user with a stock MQTT client cannot take the chat down (i
         `${median(own).toFixed(0)} ms after Enter (median), ${Math.max(...own).toFixed(0)} ms at most`);
       // The bounds on time are checked at the end, so that Mute is tried even when they fail.
       const slow = during.filter((d) => d.own > OWN_LINE_MS).map((d) => `${d.page.label}: "${d.text}" showed ${d.own.toFixed(0)} ms after Enter`);
+      // A message can arrive and give way to newer flood lines before a frame draws it (the list draws the
+      // newest 100): not lost, it is in the conversation, and the check at the end (chatSurvives, with flood
+      // muted) requires every message of alice and bob shown exactly once in every tab.
       const across = [];
+      let undrawn = 0;
       for (const d of during) {
         const seen = await d.other.evaluate((t) => window.__e2e.seen.get(t), d.text);
-        assert.ok(seen, `${d.other.label} never showed "${d.text}"`);
-        across.push(seen - d.at);
+        if (seen) across.push(seen - d.at);
+        else undrawn += 1;
       }
-      log(`flood: a message reached the other tab ${median(across).toFixed(0)} ms after Enter (median), ${Math.max(...across).toFixed(0)} ms at most`);
+      log(`flood: a message reached the other tab ${across.length ? median(across).toFixed(0) : '-'} ms after Enter (median), ` +
+        `${across.length ? Math.max(...across).toFixed(0) : '-'} ms at most; ${undrawn} of ${during.length} scrolled past before a frame drew them`);
       for (const page of scene.tabs) {
         const drawn = await page.evaluate(() => [...window.__e2e.seen.keys()].filter((t) => t.startsWith('flood ')).length);
         const longest = await longestTask(page, floodStart, floodEnd);
