@@ -63,8 +63,18 @@ impl Got {
     }
 }
 
-/// Feeds `chunks` in order to a decoder with this maximum packet size: what its sink got, and how it ended.
+/// Feeds `chunks` in order to a decoder with this maximum packet size: what its sink got, and how it ended. A
+/// stream fed whole must leave nothing behind.
 fn feed_all(max: usize, chunks: &[&[u8]]) -> (Vec<Got>, Result<(), DecodeError>) {
+    let (got, ended, left) = feed(max, chunks);
+    if ended.is_ok() {
+        assert_eq!(left, 0, "a whole stream leaves nothing behind");
+    }
+    (got, ended)
+}
+
+/// Feeds `chunks`: what the sink got, how it ended, and how many bytes the decoder still holds.
+fn feed(max: usize, chunks: &[&[u8]]) -> (Vec<Got>, Result<(), DecodeError>, usize) {
     let mut d = Decoder::new(max);
     let mut got = Vec::new();
     for chunk in chunks {
@@ -73,11 +83,10 @@ fn feed_all(max: usize, chunks: &[&[u8]]) -> (Vec<Got>, Result<(), DecodeError>)
             Ok::<_, DecodeError>(ControlFlow::Continue(()))
         });
         if fed.is_err() {
-            return (got, fed);
+            return (got, fed, d.buffered());
         }
     }
-    assert_eq!(d.buffered(), 0, "a whole stream leaves nothing behind");
-    (got, Ok(()))
+    (got, Ok(()), d.buffered())
 }
 
 fn publish_bytes(topic: &str, qospid: QosPid, dup: bool, retain: bool, payload: &[u8]) -> Vec<u8> {
@@ -538,18 +547,8 @@ fn expected(bytes: &[u8], max: usize) -> (Vec<Got>, Result<(), DecodeError>) {
 
 /// Feeds `chunks` with the limit `max`, without asking that the stream end on a packet boundary.
 fn feed_stream(max: usize, chunks: &[&[u8]]) -> (Vec<Got>, Result<(), DecodeError>) {
-    let mut d = Decoder::new(max);
-    let mut got = Vec::new();
-    for chunk in chunks {
-        let fed = d.feed(chunk, |decoded| {
-            got.push(Got::of(decoded));
-            Ok::<_, DecodeError>(ControlFlow::Continue(()))
-        });
-        if fed.is_err() {
-            return (got, fed);
-        }
-    }
-    (got, Ok(()))
+    let (got, ended, _) = feed(max, chunks);
+    (got, ended)
 }
 
 proptest! {

@@ -819,24 +819,21 @@ impl Client {
             return;
         };
         let id = format!("too-large {topic}");
+        let room = |r: &str| Some(Conversation::Room(r.to_owned()));
         let (to, sender, kind, live) = match route {
-            Route::RoomMessage { room, sender } => (Some(room), sender, Kind::Message, true),
-            Route::History { room, sender } => (Some(room), sender, Kind::History, false),
+            Route::RoomMessage { room: r, sender } => (room(r), sender, Kind::Message, true),
+            Route::History { room: r, sender } => (room(r), sender, Kind::History, false),
             Route::Direct { recipient, sender } if recipient == self.id.name => {
-                let to = Conversation::Direct(sender.to_owned());
-                let content = Content::TooLarge(Kind::DirectMessage, bytes);
-                self.report(to, sender, id, content, wall, true);
-                return;
+                let to = Some(Conversation::Direct(sender.to_owned()));
+                (to, sender, Kind::DirectMessage, true)
             }
             Route::Direct { .. } => return,
             Route::Presence { user, .. } => (None, user, Kind::Presence, true),
             Route::Typing { sender, .. } => (None, sender, Kind::Typing, true),
         };
         match to {
-            Some(room) => {
-                let to = Conversation::Room(room.to_owned());
-                self.report(to, sender, id, Content::TooLarge(kind, bytes), wall, live);
-            }
+            Some(to) => self.report(to, sender, id, Content::TooLarge(kind, bytes), wall, live),
+            // Not part of a conversation: a notice, once per sender and topic as a line would be.
             None => {
                 if self.seen.insert((sender.to_owned(), id)) {
                     self.events.push_back(ChatEvent::TooLarge {
