@@ -14,14 +14,14 @@ use mqtt::Millis;
 use thiserror::Error;
 
 use super::client::{
-    too_large, ChatEvent, ChatMessage, Client, Content, Identity, JoinError, SendError,
-    NUDGE_FOR_MS, NUDGE_MS,
+    too_large, ChatEvent, ChatMessage, Client, Content, Delivery, Ended, Failure, Identity,
+    JoinError, Kind, SendError, NUDGE_FOR_MS, NUDGE_MS,
 };
 use super::conversation::Conversation;
 use super::model::Model;
 use super::names::NameError;
-use super::outbox::Outbox;
-use super::settings::Brokers;
+use super::outbox::{Outbox, OutboxError};
+use super::settings::{BrokerError, Brokers};
 use super::sorted::SortedMap;
 use super::DEFAULT_ROOM;
 
@@ -156,12 +156,35 @@ pub enum Output {
 pub enum Status {
     Connecting,
     Connected,
-    Disconnected(String),
+    /// Not connected, and not trying: before joining (`None`), or after an end that retrying cannot mend.
+    Disconnected(Option<Ended>),
     /// Lost the connection; trying again at `at` (Unix ms).
     Reconnecting {
-        reason: String,
+        reason: Ended,
         at: i64,
     },
+}
+
+/// Something to tell the user that is not the connection's state: shown until dismissed or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Notice {
+    #[error("the broker refused to subscribe to {0}")]
+    SubscriptionRefused(String),
+    /// A presence or typing notice too large to read.
+    #[error("{}", too_large(*.kind, .sender, *.bytes))]
+    TooLarge {
+        kind: Kind,
+        sender: String,
+        bytes: usize,
+    },
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// An action refused that no control shows next to itself (see [`App::act`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The stored outbox could not be read; it is kept aside under another key.
+    #[error("{error}; it is kept as {kept_as}")]
+    OutboxUnreadable { error: OutboxError, kept_as: String },
 }
 
 /// A fact the core is told.
@@ -213,8 +236,8 @@ pub enum Refusal {
     Room(#[from] JoinError),
     #[error(transparent)]
     Send(#[from] SendError),
-    #[error("{0}")]
-    Brokers(String),
+    #[error(transparent)]
+    Brokers(#[from] BrokerError),
     #[error("not signed in")]
     SignedOut,
 }
@@ -232,7 +255,7 @@ pub struct App {
     /// The transport opened since the last `Connect`.
     opened: bool,
     status: Status,
-    notice: Option<String>,
+    notice: Option<Notice>,
     model: Model,
     outbox: Outbox,
     /// Reconnection attempts that failed in a row.
@@ -285,9 +308,9 @@ impl App {
             client: None,
             password: None,
             opened: false,
-            status: Status::Disconnected(String::new()),
+            status: Status::Disconnected(None),
             notice: None,
-            model: Model::new(&[], Conversation::Room(DEFAULT_ROOM.into())),
+            model: Model::new("", &[], Conversation::Room(DEFAULT_ROOM.into())),
             outbox: Outbox::default(),
             attempts: 0,
             connected_since: 0,
@@ -323,8 +346,20 @@ impl App {
     }
 
     /// A notice that is not a disconnection (a refused subscription, an oversized presence, a refused room).
-    pub fn notice(&self) -> Option<&str> {
-        self.notice.as_deref()
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    /// Where a message stands: someone else's, or own and waiting in the outbox for the broker's
+    /// acknowledgement, or own and acknowledged (or seen coming back from another tab of this user).
+    pub fn delivery(&self, m: &ChatMessage) -> Delivery {
+        if self.me() != Some(m.sender.as_str()) {
+            Delivery::Received
+        } else if self.outbox.contains(&m.id) {
+            Delivery::Pending
+        } else {
+            Delivery::Sent
+        }
     }
 
     /// Unix ms when the current connection came up (0: not connected).
@@ -381,6 +416,15 @@ impl App {
 
     // --- Inputs ------------------------------------------------------------------------------------------
 
+    /// Takes an input whose refusal no control shows next to itself: a refusal becomes the notice.
+    pub fn act(&mut self, input: Input<'_>, env: Env) {
+        if let Err(refusal) = self.handle(input, env) {
+            self.notice = Some(Notice::Refused(refusal));
+            self.changed = true;
+        }
+    }
+
+    /// Takes an input; a refusal is returned for the control that asked to show (see [`App::act`]).
     pub fn handle(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
         // What only moves bytes or keeps the connection alive changes nothing shown, unless the session says
         // something (`on_event`).
@@ -407,9 +451,7 @@ impl App {
                 let name = self.me().ok_or(Refusal::SignedOut)?.to_owned();
                 let brokers = self.brokers.to_list();
                 let password = self.password.clone();
-                if let Err(e) = self.join(&name, &brokers, password, env) {
-                    self.status = Status::Disconnected(e.to_string());
-                }
+                self.join(&name, &brokers, password, env)?;
             }
             Input::RetryNow => self.retry_now(env),
             Input::Online => {
@@ -421,10 +463,12 @@ impl App {
             Input::Retry(id) => {
                 if let Some((to, payload)) = self.outbox.get(&id) {
                     let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
-                    if let Err(e) = client.resend(&to, payload, env.now) {
-                        self.notice = Some(e.to_string());
+                    let resent = client.resend(&to, payload, env.now);
+                    if let Ok(p) = &resent {
+                        self.outbox.add(&p.message, p.pid);
                     }
                     self.pump(env);
+                    resent?;
                 }
             }
             Input::Typing => {
@@ -440,10 +484,10 @@ impl App {
                 self.open(Conversation::Room(room), env)?;
             }
             Input::Close(conv) => {
-                if let (Some(room), Some(client)) = (conv.room(), &mut self.client) {
-                    client.leave_room(room, env.now);
-                }
                 self.model.close(&conv);
+                if let (Some(room), Some(client)) = (conv.room(), &mut self.client) {
+                    client.leave_room(room, &self.model.rooms(), env.now);
+                }
                 self.out
                     .push_back(Output::Show(self.model.current().clone()));
                 self.save_rooms();
@@ -479,7 +523,7 @@ impl App {
             }
             Input::Bytes(bytes) => {
                 if let Some(client) = &mut self.client {
-                    client.receive(bytes, env.now, env.wall);
+                    client.receive(bytes, &self.model.rooms(), env.now, env.wall);
                 }
                 self.pump(env);
             }
@@ -488,24 +532,18 @@ impl App {
                 let Some(client) = &mut self.client else {
                     return Ok(());
                 };
-                client.transport_closed(env.wall);
+                client.transport_closed(&self.model.rooms(), env.wall);
                 self.disarm(Timer::Session);
                 self.pump(env);
                 if never_opened && self.status == Status::Connecting {
-                    let reason = format!("cannot reach the broker at {}", self.brokers.current());
-                    self.on_event(
-                        ChatEvent::Closed {
-                            reason,
-                            retry: true,
-                        },
-                        env,
-                    );
+                    let broker = self.brokers.current().to_owned();
+                    self.on_event(ChatEvent::Closed(Ended::Unreachable(broker)), env);
                 }
             }
             Input::Timer(Timer::Session) => {
                 self.armed.remove(&Timer::Session);
                 if let Some(client) = &mut self.client {
-                    client.tick(env.now, env.wall);
+                    client.tick(&self.model.rooms(), env.now, env.wall);
                 }
                 self.pump(env);
             }
@@ -538,8 +576,7 @@ impl App {
         password: Option<String>,
         env: Env,
     ) -> Result<(), Refusal> {
-        let brokers =
-            Brokers::parse(brokers, Some(self.brokers.current())).map_err(Refusal::Brokers)?;
+        let brokers = Brokers::parse(brokers, Some(self.brokers.current()))?;
         let client_id = self.get_or_make(Record::ClientId, "mc", env);
         let browser_id = self.get_or_make(Record::BrowserId, "b", env);
         let identity = Identity {
@@ -554,33 +591,43 @@ impl App {
         } else {
             self.initial_rooms()
         };
-        let mut client = Client::new(identity, &rooms)?;
+        let mut client = Client::new(identity)?;
+        for room in &rooms {
+            super::names::validate(room)?;
+        }
         // Joined: the conversation the URL named has been taken (a refused name keeps it for the next try).
         self.first_conversation = None;
         let me = client.name().to_owned();
         self.notice = None;
-        self.outbox = self.load_outbox(&me);
-        // What an earlier page sent and the broker never acknowledged goes out first, as it was.
-        let mut resent = Vec::new();
-        for (to, payload) in self.outbox.pending() {
-            if let Some(room) = to.room() {
-                let _ = client.join_room(room, env.now);
-            }
-            if let Ok(m) = client.resend(&to, payload, env.now) {
-                resent.push(m);
-            }
-        }
         let remember = client.password().is_none();
         self.password = client.password().map(str::to_owned);
         if !same_user {
-            let mut model = Model::new(client.rooms(), current.clone());
+            let mut model = Model::new(&me, &rooms, current.clone());
             for user in self.load_muted(&me) {
                 model.mute(&user);
             }
             self.model = model;
         }
-        for m in resent {
-            self.model.add_own(m);
+        self.outbox = self.load_outbox(&me);
+        // What an earlier page sent and the broker never acknowledged goes out first, as it was: into the
+        // rooms it was sent to (joined again, unless there are too many) and direct conversations.
+        for (to, payload) in self.outbox.pending() {
+            if let Some(room) = to.room() {
+                if !self.model.rooms().iter().any(|r| r == room) {
+                    if let Err(e) = client.join_room(room, &self.model.rooms(), env.now) {
+                        self.notice = Some(Notice::Refused(e.into()));
+                        continue;
+                    }
+                    self.model.add_conversation(to.clone());
+                }
+            }
+            match client.resend(&to, payload, env.now) {
+                Ok(p) => {
+                    self.outbox.add(&p.message, p.pid);
+                    self.model.add_own(p.message);
+                }
+                Err(e) => self.notice = Some(Notice::Refused(e.into())),
+            }
         }
         // A previous connection says goodbye first.
         if let Some(old) = &mut self.client {
@@ -639,10 +686,11 @@ impl App {
         let Some(client) = &mut self.client else {
             return;
         };
-        client.transport_closed(env.wall);
-        // The old transport's end is not news.
+        client.transport_closed(&self.model.rooms(), env.wall);
+        // The old transport's end is not news, and what it had left to send goes with it (the session sends
+        // again what needs an acknowledgement).
         while client.poll_event().is_some() {}
-        let _ = client.transmit();
+        drop(client.transmit());
         self.disarm(Timer::Session);
         self.status = Status::Connecting;
         self.opened = false;
@@ -653,7 +701,7 @@ impl App {
     /// After a lost connection: waits 1, 2, 4 … 30 s (each less up to half, at random, so that many tabs do not
     /// come back at once), then connects again with the same client and session. With several brokers the
     /// wait grows once per round through the list, so that the next broker is tried soon.
-    fn schedule_retry(&mut self, reason: String, env: Env) {
+    fn schedule_retry(&mut self, reason: Ended, env: Env) {
         let attempt = self.attempts;
         self.attempts = attempt.saturating_add(1);
         let rounds = attempt / u32::try_from(self.brokers.len().max(1)).unwrap_or(u32::MAX);
@@ -672,21 +720,19 @@ impl App {
         let to = self.model.current().clone();
         let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
         let sent = client.send(&to, text, env.now, env.wall)?;
-        self.outbox.add(&sent);
+        self.outbox.add(&sent.message, sent.pid);
         self.save_outbox();
-        self.model.add_own(sent);
+        self.model.add_own(sent.message);
         self.pump(env);
         Ok(())
     }
 
     fn open(&mut self, conv: Conversation, env: Env) -> Result<(), Refusal> {
         if let Some(room) = conv.room() {
-            if !self.model.rooms().iter().any(|r| r == room) {
+            let rooms = self.model.rooms();
+            if !rooms.iter().any(|r| r == room) {
                 let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
-                if let Err(e) = client.join_room(room, env.now) {
-                    self.notice = Some(e.to_string());
-                    return Err(e.into());
-                }
+                client.join_room(room, &rooms, env.now)?;
             }
         }
         self.out.push_back(Output::Show(conv.clone()));
@@ -710,7 +756,7 @@ impl App {
         }
         let deadline = client.deadline();
         let waiting = client.waiting();
-        let closed = events.iter().any(|e| matches!(e, ChatEvent::Closed { .. }));
+        let closed = events.iter().any(|e| matches!(e, ChatEvent::Closed(_)));
         if closed {
             // The session ended the connection (refusal, protocol error, dead broker): close the transport too.
             self.disarm(Timer::Session);
@@ -754,29 +800,36 @@ impl App {
                 self.connected_since = env.wall;
                 self.status = Status::Connected;
             }
-            ChatEvent::Delivered(id) => {
-                if self.outbox.remove(id) {
+            ChatEvent::Delivered(pid) => {
+                if self.outbox.delivered(*pid).is_some() {
                     self.save_outbox();
                 }
             }
             ChatEvent::SubscriptionRefused(what) => {
-                self.notice = Some(format!("the broker refused to subscribe to {what}"));
+                self.notice = Some(Notice::SubscriptionRefused(what.clone()));
             }
             ChatEvent::TooLarge {
                 kind,
                 sender,
                 bytes,
-            } => self.notice = Some(too_large(*kind, sender, *bytes)),
-            ChatEvent::Closed { reason, retry } => {
+            } => {
+                self.notice = Some(Notice::TooLarge {
+                    kind: *kind,
+                    sender: sender.clone(),
+                    bytes: *bytes,
+                });
+            }
+            ChatEvent::Failed(failure) => self.notice = Some(Notice::Failed(failure.clone())),
+            ChatEvent::Closed(reason) => {
                 self.connected_since = 0;
-                if *retry {
+                if reason.retry() {
                     // An unreachable broker is given up for the next one; a reload stays on that one.
                     if self.brokers.lost() && self.stored.contains_key(&Record::Broker) {
                         self.store(Record::Broker, self.brokers.current().to_owned());
                     }
                     self.schedule_retry(reason.clone(), env);
                 } else {
-                    self.status = Status::Disconnected(reason.clone());
+                    self.status = Status::Disconnected(Some(reason.clone()));
                 }
             }
             ChatEvent::Message(_) | ChatEvent::Presence { .. } => {}
@@ -869,9 +922,12 @@ impl App {
         };
         match Outbox::parse(&json) {
             Ok(outbox) => outbox,
-            Err(e) => {
+            Err(error) => {
                 let aside = Record::Unreadable(record.key());
-                self.notice = Some(format!("{e}; it is kept as {}", aside.key()));
+                self.notice = Some(Notice::OutboxUnreadable {
+                    error,
+                    kept_as: aside.key(),
+                });
                 self.store(aside, json);
                 Outbox::default()
             }
@@ -896,7 +952,8 @@ impl App {
     fn save_muted(&mut self) {
         if let Some(me) = self.me().map(str::to_owned) {
             let muted: Vec<String> = self.model.muted().into_iter().map(|(u, _)| u).collect();
-            let json = String::from_utf8(super::message::to_json(&muted)).unwrap_or_default();
+            // JSON made of strings is UTF-8.
+            let json = String::from_utf8_lossy(&super::message::to_json(&muted)).into_owned();
             self.store(Record::Muted(me), json);
         }
     }
@@ -1071,6 +1128,112 @@ mod tests {
             .unwrap();
     }
 
+    /// The rooms named by the newest presence this tab published.
+    fn announced_rooms(s: &Shell) -> Vec<String> {
+        let (_, json) = s
+            .broker
+            .published
+            .iter()
+            .rev()
+            .find(|(t, p)| t.starts_with("chat/users/alice/presence/") && !p.is_empty())
+            .expect("a presence");
+        let presence: serde_json::Value = serde_json::from_str(json).unwrap();
+        serde_json::from_value(presence["rooms"].clone()).unwrap()
+    }
+
+    #[test]
+    fn the_rooms_are_one_list_that_is_shown_announced_and_stored() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::JoinRoom("rust".into())).unwrap();
+        s.handle(Input::JoinRoom("café".into())).unwrap();
+        s.handle(Input::Close(Conversation::Room("rust".into())))
+            .unwrap();
+        let rooms = s.app.model().rooms();
+        assert_eq!(rooms, ["café", "general"]);
+        assert_eq!(announced_rooms(&s), rooms);
+        assert_eq!(
+            s.storage.get("mqtt-chat.rooms").map_or("", String::as_str),
+            rooms.join("/")
+        );
+    }
+
+    #[test]
+    fn an_unsent_message_to_a_room_left_joins_it_again_everywhere_at_once() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::JoinRoom("rust".into())).unwrap();
+        s.broker.ack = false;
+        s.handle(Input::Send("still here?".into())).unwrap();
+        s.handle(Input::Close(Conversation::Room("rust".into())))
+            .unwrap();
+        assert_eq!(announced_rooms(&s), ["general"]);
+        // A new connection sends the outbox again: into #rust, which the tab is then in, on screen, in its
+        // presence and in storage alike.
+        s.broker.ack = true;
+        s.handle(Input::Reconnect).unwrap();
+        assert_eq!(s.app.status(), &Status::Connected);
+        let rooms = s.app.model().rooms();
+        assert_eq!(rooms, ["general", "rust"]);
+        assert_eq!(announced_rooms(&s), rooms);
+        assert_eq!(
+            s.storage.get("mqtt-chat.rooms").map_or("", String::as_str),
+            rooms.join("/")
+        );
+        assert!(!s.app.has_unsent());
+        let rust = s.app.model().messages(&Conversation::Room("rust".into()));
+        assert_eq!(rust.len(), 1);
+        assert_eq!(s.app.delivery(&rust[0]), Delivery::Sent);
+    }
+
+    #[test]
+    fn an_own_message_is_pending_exactly_while_it_waits_in_the_outbox() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.broker.ack = false;
+        s.handle(Input::Send("hello".into())).unwrap();
+        let general = Conversation::Room("general".into());
+        let m = s.app.model().messages(&general)[0].clone();
+        assert_eq!(s.app.delivery(&m), Delivery::Pending);
+        assert!(s
+            .storage
+            .get("mqtt-chat.outbox.alice")
+            .map_or("", String::as_str)
+            .contains("hello"));
+        // The session sends it again on the next connection; the PUBACK takes it out of the outbox.
+        s.broker.ack = true;
+        s.drop_connection();
+        s.fire(Timer::Retry);
+        assert_eq!(s.app.status(), &Status::Connected);
+        assert_eq!(s.app.delivery(&m), Delivery::Sent);
+        assert_eq!(
+            s.storage
+                .get("mqtt-chat.outbox.alice")
+                .map_or("", String::as_str),
+            "[]"
+        );
+        assert_eq!(s.app.model().messages(&general).len(), 1, "shown once");
+        let copies = s
+            .broker
+            .published
+            .iter()
+            .filter(|(t, _)| t == "chat/rooms/general/messages/alice")
+            .count();
+        assert_eq!(copies, 2, "the first try and the resend, the same message");
+    }
+
+    #[test]
+    fn a_refused_action_that_no_control_shows_becomes_the_notice() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        s.app.act(Input::Reconnect, s.env);
+        assert_eq!(s.app.notice(), Some(&Notice::Refused(Refusal::SignedOut)));
+        assert_eq!(
+            s.app.handle(Input::Reconnect, s.env),
+            Err(Refusal::SignedOut),
+            "asked directly, the refusal is the answer"
+        );
+    }
+
     #[test]
     fn joining_connects_subscribes_and_remembers_the_tab() {
         let mut s = Shell::new("ws://a:1", SortedMap::default());
@@ -1142,7 +1305,7 @@ mod tests {
             [500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000, 15_000]
         );
         assert!(
-            matches!(s.app.status(), Status::Reconnecting { reason, .. } if reason.contains("cannot reach"))
+            matches!(s.app.status(), Status::Reconnecting { reason, .. } if *reason == Ended::Unreachable("ws://a:1".into()))
         );
         s.up = true;
         s.fire(Timer::Retry);
@@ -1221,7 +1384,11 @@ mod tests {
             .model()
             .messages(&Conversation::Room("general".into()));
         assert_eq!(shown.len(), 1);
-        assert_eq!(shown[0].delivery, Delivery::Sent, "acknowledged this time");
+        assert_eq!(
+            reloaded.app.delivery(&shown[0]),
+            Delivery::Sent,
+            "acknowledged this time"
+        );
         assert!(!reloaded.app.has_unsent());
         assert_eq!(
             reloaded
@@ -1244,10 +1411,9 @@ mod tests {
                 .map(String::as_str),
             Some("{broken")
         );
-        assert!(s
-            .app
-            .notice()
-            .is_some_and(|n| n.contains("kept as mqtt-chat.outbox.alice.unreadable")));
+        assert!(s.app.notice().is_some_and(|n| n
+            .to_string()
+            .contains("kept as mqtt-chat.outbox.alice.unreadable")));
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub fn size_words(bytes: usize) -> String {
     }
 }
 
+/// Where a message stands, as the view shows it: not kept on the message but worked out by the core
+/// (`App::delivery`) from who sent it and whether it waits in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Own message not yet acknowledged by the broker.
@@ -128,15 +130,8 @@ pub struct ChatMessage {
     pub truncated: bool,
     /// Unix ms: the sender's clock for chat payloads, the arrival time otherwise.
     pub sent_at: i64,
-    pub delivery: Delivery,
     /// Arrived as it was sent (not from history).
     pub live: bool,
-}
-
-impl ChatMessage {
-    pub fn is_own(&self) -> bool {
-        self.delivery != Delivery::Received
-    }
 }
 
 impl Entry for ChatMessage {
@@ -153,10 +148,11 @@ impl Entry for ChatMessage {
 pub enum ChatEvent {
     /// Connected and subscribed; this tab is now online.
     Connected,
-    /// A message to show; never one already reported.
+    /// A message to show. The same `(sender, id)` may come again (a redelivery, a history): the timeline
+    /// keeps each once.
     Message(ChatMessage),
-    /// An own message, by id, reached the broker.
-    Delivered(String),
+    /// The broker acknowledged the QoS 1 PUBLISH with this packet id.
+    Delivered(u16),
     /// A tab of `user` came online or changed rooms (`Some`), or went away (`None`).
     Presence {
         user: String,
@@ -171,15 +167,69 @@ pub enum ChatEvent {
     },
     /// The broker refused a subscription (SUBACK 0x80).
     SubscriptionRefused(String),
-    /// A presence or typing notice too large to read was skipped (once per topic); size in bytes.
+    /// A presence or typing notice too large to read was skipped; size in bytes.
     TooLarge {
         kind: Kind,
         sender: String,
         bytes: usize,
     },
-    /// The connection ended; the words say why. `retry`: whether connecting again may help (not after a
-    /// refusal, a name in use, or saying goodbye).
-    Closed { reason: String, retry: bool },
+    /// Something the chat had to publish could not be (see [`Failure`]).
+    Failed(Failure),
+    /// The connection ended.
+    Closed(Ended),
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Ended {
+    #[error(transparent)]
+    Session(#[from] mqtt::CloseReason),
+    /// Open mode: another browser is online under this name.
+    #[error("the name {0} is in use in another browser")]
+    NameInUse(String),
+    /// The transport never opened.
+    #[error("cannot reach the broker at {0}")]
+    Unreachable(String),
+    #[error("cannot connect: {0}")]
+    Connect(SessionError),
+    #[error("cannot subscribe: {0}")]
+    Subscribe(SessionError),
+}
+
+impl Ended {
+    /// Whether connecting again may help: not after a refusal, a name in use, or saying goodbye.
+    pub fn retry(&self) -> bool {
+        !matches!(
+            self,
+            Self::Session(mqtt::CloseReason::Refused(_) | mqtt::CloseReason::Disconnected)
+                | Self::NameInUse(_)
+                | Self::Connect(_)
+                | Self::Subscribe(_)
+        )
+    }
+}
+
+/// What the chat publishes on its own, for [`Failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    Presence,
+    History,
+    Typing,
+    Unsubscribe,
+}
+
+/// The session refused something the chat does on its own (not a message the user sent: that is a
+/// [`SendError`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("could not {}: {error}", match .duty {
+    Duty::Presence => "tell the others you are here",
+    Duty::History => "save your messages in the room's history",
+    Duty::Typing => "tell the room you are typing",
+    Duty::Unsubscribe => "unsubscribe",
+})]
+pub struct Failure {
+    pub duty: Duty,
+    pub error: SessionError,
 }
 
 /// Why a room cannot be joined.
@@ -189,6 +239,8 @@ pub enum JoinError {
     Name(#[from] NameError),
     #[error("a tab can be in at most {MAX_ROOMS} rooms at once")]
     TooManyRooms,
+    #[error("cannot subscribe: {0}")]
+    Subscribe(SessionError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -201,6 +253,13 @@ pub enum SendError {
     ToSelf,
     #[error("cannot send: {0}")]
     Session(#[from] SessionError),
+}
+
+/// An own message published, to be shown at once, and the packet id of its PUBLISH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub message: ChatMessage,
+    pub pid: Option<u16>,
 }
 
 /// Who a client is and where it starts.
@@ -223,12 +282,14 @@ enum Phase {
     Online,
 }
 
-/// One user's chat over one MQTT session.
+/// One user's chat over one MQTT session: the chat's topics and payloads. It keeps what the protocol needs
+/// (the session, the subscriptions in flight, this user's retained histories) and nothing the core keeps
+/// already: the rooms are the core's (passed in where needed), each message is kept once by the timelines,
+/// and unacknowledged messages by the outbox.
 #[derive(Debug)]
 pub struct Client {
     session: Session,
     id: Identity,
-    rooms: Vec<String>,
     phase: Phase,
     /// The SUBSCRIBE whose SUBACK ends [`Phase::Syncing`].
     sync_pid: Option<u16>,
@@ -250,11 +311,8 @@ pub struct Client {
     /// reloads (and restarts of the terminal client) and the counter starts again, so without it a message
     /// after a reload would take the id of one before, and every reader that saw that one would drop it.
     epoch: Option<i64>,
-    /// Own messages awaiting PUBACK: packet id -> message id.
-    pending: SortedMap<u16, String>,
-    /// (sender, id) of every message reported, so a redelivery is shown once.
-    seen: HashSet<(String, String)>,
-    /// Own recent messages per room: what this user's retained history holds.
+    /// Own recent messages per room: what this user's retained history on the broker holds (or will, once
+    /// published). Not the timeline: it is the broker's copy, read and merged on joining.
     history: SortedMap<String, Vec<Payload>>,
     /// Retained presence seen for this name from other browsers, while syncing.
     name_taken: bool,
@@ -263,7 +321,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(id: Identity, rooms: &[String]) -> Result<Self, NameError> {
+    pub fn new(id: Identity) -> Result<Self, NameError> {
         let name = names::validate(&id.name)?.to_owned();
         let mut options = Options::new(id.client_id.clone());
         options.username = Some(name.clone());
@@ -281,17 +339,9 @@ impl Client {
             qos: QoS::AtLeastOnce,
             retain: true,
         });
-        let mut rooms: Vec<String> = rooms.to_vec();
-        if rooms.is_empty() {
-            rooms.push(DEFAULT_ROOM.to_owned());
-        }
-        for room in &rooms {
-            names::validate(room)?;
-        }
         Ok(Self {
             session: Session::new(options),
             id: Identity { name, ..id },
-            rooms,
             phase: Phase::Offline,
             sync_pid: None,
             subscribing: SortedMap::default(),
@@ -301,8 +351,6 @@ impl Client {
             since: 0,
             seq: 0,
             epoch: None,
-            pending: SortedMap::default(),
-            seen: HashSet::new(),
             history: SortedMap::default(),
             name_taken: false,
             typing_sent: SortedMap::default(),
@@ -312,10 +360,6 @@ impl Client {
 
     pub fn name(&self) -> &str {
         &self.id.name
-    }
-
-    pub fn rooms(&self) -> &[String] {
-        &self.rooms
     }
 
     /// Accounts mode: the password the broker checks.
@@ -330,28 +374,28 @@ impl Client {
     /// The transport opened: start the MQTT connection.
     pub fn transport_open(&mut self, now: Millis) {
         if let Err(e) = self.session.connect(now) {
-            self.events.push_back(ChatEvent::Closed {
-                reason: e.to_string(),
-                retry: false,
-            });
+            self.events.push_back(ChatEvent::Closed(Ended::Connect(e)));
         }
     }
 
-    pub fn transport_closed(&mut self, wall: i64) {
+    pub fn transport_closed(&mut self, rooms: &[String], wall: i64) {
         self.session.transport_closed();
-        self.drain(0, wall);
+        self.drain(rooms, 0, wall);
     }
 
-    /// Bytes from the broker.
-    pub fn receive(&mut self, bytes: &[u8], now: Millis, wall: i64) {
-        // A violation closes the session; the Closed event that follows carries the reason.
-        let _ = self.session.handle_bytes(bytes, now);
-        self.drain(now, wall);
+    /// Bytes from the broker. `rooms`: the rooms this tab is in (the core keeps them), for the subscriptions
+    /// and presence of a connection that comes up.
+    pub fn receive(&mut self, bytes: &[u8], rooms: &[String], now: Millis, wall: i64) {
+        if let Err(e) = self.session.handle_bytes(bytes, now) {
+            // The session closed the connection: its Closed event, drained next, carries this error.
+            debug_assert!(!self.session.is_connected(), "{e}");
+        }
+        self.drain(rooms, now, wall);
     }
 
-    pub fn tick(&mut self, now: Millis, wall: i64) {
+    pub fn tick(&mut self, rooms: &[String], now: Millis, wall: i64) {
         self.session.handle_timeout(now);
-        self.drain(now, wall);
+        self.drain(rooms, now, wall);
     }
 
     /// Whether retained messages are streaming in that this client waits for: the presences and histories
@@ -384,39 +428,58 @@ impl Client {
     pub fn leave(&mut self, now: Millis, wall: i64) {
         if self.phase == Phase::Online {
             let presence = topic::presence(&self.id.name, &self.id.client_id);
-            let _ = self
+            let cleared = self
                 .session
                 .publish(&presence, b"", QoS::AtMostOnce, true, now);
+            self.check(Duty::Presence, cleared);
         }
         self.session.disconnect(now);
-        self.drain(now, wall);
+        self.drain(&[], now, wall);
     }
 
-    /// Joins a room (creating it, if nobody was there): subscribes and updates this tab's presence.
-    pub fn join_room(&mut self, room: &str, now: Millis) -> Result<(), JoinError> {
+    /// Joins `room` (creating it, if nobody was there), this tab being in `rooms`: subscribes and updates this
+    /// tab's presence. The caller adds the room to its list when this succeeds.
+    pub fn join_room(
+        &mut self,
+        room: &str,
+        rooms: &[String],
+        now: Millis,
+    ) -> Result<(), JoinError> {
         let room = names::validate(room)?;
-        if !self.rooms.iter().any(|r| r == room) {
-            if self.rooms.len() >= MAX_ROOMS {
-                return Err(JoinError::TooManyRooms);
-            }
-            self.rooms.push(room.to_owned());
-            if self.session.is_connected() {
-                self.subscribe_rooms(&[room.to_owned()], Vec::new(), false, now);
-                self.publish_presence(now);
-            }
+        if rooms.iter().any(|r| r == room) {
+            return Ok(());
+        }
+        if rooms.len() >= MAX_ROOMS {
+            return Err(JoinError::TooManyRooms);
+        }
+        if self.session.is_connected() {
+            let room = room.to_owned();
+            let mut after = rooms.to_vec();
+            after.push(room.clone());
+            self.subscribe_rooms(&[room], Vec::new(), false, now)
+                .map_err(JoinError::Subscribe)?;
+            self.publish_presence(&after, now);
         }
         Ok(())
     }
 
-    pub fn leave_room(&mut self, room: &str, now: Millis) {
-        let before = self.rooms.len();
-        self.rooms.retain(|r| r != room);
-        if self.rooms.len() != before && self.session.is_connected() {
+    /// Leaves `room`; `rooms`: the rooms this tab stays in.
+    pub fn leave_room(&mut self, room: &str, rooms: &[String], now: Millis) {
+        if self.session.is_connected() {
             let [messages, typing] = topic::room_filters(room);
-            let _ = self
+            let gone = self
                 .session
                 .unsubscribe(&[&messages, &typing, &topic::history_filter(room)], now);
-            self.publish_presence(now);
+            self.check(Duty::Unsubscribe, gone);
+            self.publish_presence(rooms, now);
+        }
+    }
+
+    /// Reports what the session refused of something the chat does on its own.
+    fn check<T>(&mut self, duty: Duty, result: Result<T, SessionError>) {
+        if let Err(error) = result {
+            self.events
+                .push_back(ChatEvent::Failed(Failure { duty, error }));
         }
     }
 
@@ -430,31 +493,29 @@ impl Client {
             return;
         }
         let payload = message::to_json(&Typing { typing: true });
-        if self
-            .session
-            .publish(
-                &topic::typing(room, &self.id.name),
-                &payload,
-                QoS::AtMostOnce,
-                false,
-                now,
-            )
-            .is_ok()
-        {
+        let sent = self.session.publish(
+            &topic::typing(room, &self.id.name),
+            &payload,
+            QoS::AtMostOnce,
+            false,
+            now,
+        );
+        if sent.is_ok() {
             self.typing_sent.insert(room.to_owned(), now);
         }
+        self.check(Duty::Typing, sent);
     }
 
-    /// Publishes `text` to a room or as a direct message, QoS 1. The message is returned to be shown at once
-    /// as pending; [`ChatEvent::Delivered`] follows when the broker acknowledges it. Offline, it waits in the
-    /// session and goes out on the next connection.
+    /// Publishes `text` to a room or as a direct message, QoS 1. The message is returned to be shown at once,
+    /// with the packet id of its PUBLISH: [`ChatEvent::Delivered`] with it follows when the broker acknowledges
+    /// it. Offline, it waits in the session and goes out on the next connection.
     pub fn send(
         &mut self,
         to: &Conversation,
         text: &str,
         now: Millis,
         wall: i64,
-    ) -> Result<ChatMessage, SendError> {
+    ) -> Result<Published, SendError> {
         let text = message::clean_text(text.trim().to_owned());
         if text.is_empty() {
             return Err(SendError::Empty);
@@ -479,7 +540,7 @@ impl Client {
         to: &Conversation,
         payload: Payload,
         now: Millis,
-    ) -> Result<ChatMessage, SendError> {
+    ) -> Result<Published, SendError> {
         let topic = match to {
             Conversation::Room(room) => topic::room_message(room, &self.id.name),
             Conversation::Direct(user) if *user == self.id.name => return Err(SendError::ToSelf),
@@ -492,23 +553,22 @@ impl Client {
             false,
             now,
         )?;
-        if let Some(pid) = pid {
-            self.pending.insert(pid.get(), payload.id.clone());
-        }
-        self.seen.insert((self.id.name.clone(), payload.id.clone()));
         if let Conversation::Room(room) = to {
             self.typing_sent.remove(room);
             self.remember(room, std::slice::from_ref(&payload), now);
         }
-        Ok(ChatMessage {
+        let message = ChatMessage {
             conversation: to.clone(),
             sender: self.id.name.clone(),
             id: payload.id,
             content: Content::Text(payload.text),
             truncated: false,
             sent_at: payload.sent_at,
-            delivery: Delivery::Pending,
             live: true,
+        };
+        Ok(Published {
+            message,
+            pid: pid.map(mqtt::Pid::get),
         })
     }
 
@@ -534,53 +594,46 @@ impl Client {
         };
         let json = message::to_json(list);
         let topic = topic::history(room, &self.id.name);
-        let _ = self
+        let saved = self
             .session
             .publish(&topic, &json, QoS::AtLeastOnce, true, now);
+        self.check(Duty::History, saved);
     }
 
-    fn publish_presence(&mut self, now: Millis) {
+    fn publish_presence(&mut self, rooms: &[String], now: Millis) {
         let presence = Presence {
             browser: self.id.browser_id.clone(),
-            rooms: self.rooms.clone(),
+            rooms: rooms.to_vec(),
             since: self.since,
         };
         let topic = topic::presence(&self.id.name, &self.id.client_id);
-        let _ = self.session.publish(
+        let told = self.session.publish(
             &topic,
             &message::to_json(&presence),
             QoS::AtLeastOnce,
             true,
             now,
         );
+        self.check(Duty::Presence, told);
     }
 
-    fn drain(&mut self, now: Millis, wall: i64) {
+    fn drain(&mut self, rooms: &[String], now: Millis, wall: i64) {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Connected { .. } => {
                     self.since = wall;
-                    self.on_connected(now);
+                    self.on_connected(rooms, now);
                 }
                 Event::Message(m) => self.on_message(&m.topic, &m.payload, m.retain, now, wall),
-                Event::Delivered(pid) => {
-                    if let Some(id) = self.pending.remove(&pid.get()) {
-                        self.events.push_back(ChatEvent::Delivered(id));
-                    }
+                Event::Delivered(pid) => self.events.push_back(ChatEvent::Delivered(pid.get())),
+                Event::Subscribed { pid, granted } => {
+                    self.on_subscribed(pid.get(), &granted, rooms, now);
                 }
-                Event::Subscribed { pid, granted } => self.on_subscribed(pid.get(), &granted, now),
                 Event::Unsubscribed(_) => {}
                 Event::Oversized(o) => self.on_oversized(&o.topic, o.payload_len, wall),
                 Event::Closed(reason) => {
                     self.phase = Phase::Offline;
-                    let retry = !matches!(
-                        reason,
-                        mqtt::CloseReason::Refused(_) | mqtt::CloseReason::Disconnected
-                    );
-                    self.events.push_back(ChatEvent::Closed {
-                        reason: reason.to_string(),
-                        retry,
-                    });
+                    self.events.push_back(ChatEvent::Closed(reason.into()));
                 }
             }
         }
@@ -589,21 +642,19 @@ impl Client {
     /// Subscribes in two steps: presence first (QoS 0, so its retained messages are not held back by the
     /// in-flight window), then rooms and direct messages. When the second SUBACK arrives, every retained
     /// presence has arrived before it, and the name check can be made.
-    fn on_connected(&mut self, now: Millis) {
+    fn on_connected(&mut self, rooms: &[String], now: Millis) {
         self.phase = Phase::Syncing;
         self.name_taken = false;
         self.subscribing.clear();
         self.history_reads.clear();
         // Other tabs of this user may have written while this one was away: read again before writing.
         self.history_read.clear();
-        let rooms = self.rooms.clone();
         let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
-        match self.subscribe_rooms(&rooms, extra, true, now) {
-            Some(pid) => self.sync_pid = Some(pid),
-            None => self.events.push_back(ChatEvent::Closed {
-                reason: "cannot subscribe".into(),
-                retry: false,
-            }),
+        match self.subscribe_rooms(rooms, extra, true, now) {
+            Ok(pid) => self.sync_pid = Some(pid),
+            Err(e) => self
+                .events
+                .push_back(ChatEvent::Closed(Ended::Subscribe(e))),
         }
     }
 
@@ -617,7 +668,7 @@ impl Client {
         extra: Vec<(String, QoS)>,
         presence: bool,
         now: Millis,
-    ) -> Option<u16> {
+    ) -> Result<u16, SessionError> {
         let mut first = Vec::new();
         if presence {
             first.push((topic::presence_filter(), QoS::AtMostOnce));
@@ -631,21 +682,18 @@ impl Client {
             second.push((typing, QoS::AtMostOnce));
         }
         second.extend(extra);
-        let mut last = None;
+        let mut last = 0;
         for filters in [first, second] {
             let list: Vec<(&str, QoS)> = filters.iter().map(|(f, q)| (f.as_str(), *q)).collect();
-            let pid = self.session.subscribe(&list, now).ok()?.get();
+            last = self.session.subscribe(&list, now)?.get();
             self.subscribing
-                .insert(pid, filters.into_iter().map(|(f, _)| f).collect());
-            last = Some(pid);
+                .insert(last, filters.into_iter().map(|(f, _)| f).collect());
         }
-        if let Some(pid) = last {
-            self.history_reads.insert(pid, rooms.to_vec());
-        }
-        last
+        self.history_reads.insert(last, rooms.to_vec());
+        Ok(last)
     }
 
-    fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], now: Millis) {
+    fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], rooms: &[String], now: Millis) {
         let filters = self.subscribing.remove(&pid).unwrap_or_default();
         for (filter, g) in filters.iter().zip(granted) {
             if g.is_none() {
@@ -657,7 +705,8 @@ impl Client {
             let filters: Vec<String> = rooms.iter().map(|r| topic::history_filter(r)).collect();
             let list: Vec<&str> = filters.iter().map(String::as_str).collect();
             if !list.is_empty() {
-                let _ = self.session.unsubscribe(&list, now);
+                let done = self.session.unsubscribe(&list, now);
+                self.check(Duty::Unsubscribe, done);
             }
             for room in rooms {
                 if self.history_unsaved.remove(&room) {
@@ -671,19 +720,17 @@ impl Client {
         }
         self.sync_pid = None;
         if self.name_taken {
-            let why = format!("the name {} is in use in another browser", self.id.name);
             self.session.disconnect(now);
             // The session reports Closed(Disconnected); say why instead.
             while self.session.poll_event().is_some() {}
             self.phase = Phase::Offline;
-            self.events.push_back(ChatEvent::Closed {
-                reason: why,
-                retry: false,
-            });
+            let name = self.id.name.clone();
+            self.events
+                .push_back(ChatEvent::Closed(Ended::NameInUse(name)));
             return;
         }
         self.phase = Phase::Online;
-        self.publish_presence(now);
+        self.publish_presence(rooms, now);
         self.events.push_back(ChatEvent::Connected);
     }
 
@@ -833,16 +880,12 @@ impl Client {
         };
         match to {
             Some(to) => self.report(to, sender, id, Content::TooLarge(kind, bytes), wall, live),
-            // Not part of a conversation: a notice, once per sender and topic as a line would be.
-            None => {
-                if self.seen.insert((sender.to_owned(), id)) {
-                    self.events.push_back(ChatEvent::TooLarge {
-                        kind,
-                        sender: sender.to_owned(),
-                        bytes,
-                    });
-                }
-            }
+            // Not part of a conversation: a notice (the same one again replaces it).
+            None => self.events.push_back(ChatEvent::TooLarge {
+                kind,
+                sender: sender.to_owned(),
+                bytes,
+            }),
         }
     }
 
@@ -865,20 +908,12 @@ impl Client {
         sent_at: i64,
         live: bool,
     ) {
-        if !self.seen.insert((sender.to_owned(), id.clone())) {
-            return;
-        }
         let (content, truncated) = match content {
             Content::Text(text) if text.len() > MAX_TEXT_BYTES => {
                 (Content::Text(message::clean_text(truncate(text))), true)
             }
             Content::Text(text) => (Content::Text(message::clean_text(text)), false),
             other => (other, false),
-        };
-        let delivery = if sender == self.id.name {
-            Delivery::Sent
-        } else {
-            Delivery::Received
         };
         self.events.push_back(ChatEvent::Message(ChatMessage {
             conversation: to,
@@ -887,7 +922,6 @@ impl Client {
             content,
             truncated,
             sent_at,
-            delivery,
             live,
         }));
     }
@@ -992,6 +1026,76 @@ mod tests {
         }))
     }
 
+    /// A client with the rooms the core would keep for it.
+    #[derive(Debug)]
+    struct Tab {
+        client: Client,
+        rooms: Vec<String>,
+    }
+
+    impl std::ops::Deref for Tab {
+        type Target = Client;
+
+        fn deref(&self) -> &Client {
+            &self.client
+        }
+    }
+
+    impl std::ops::DerefMut for Tab {
+        fn deref_mut(&mut self) -> &mut Client {
+            &mut self.client
+        }
+    }
+
+    impl Tab {
+        fn new(id: Identity, rooms: &[&str]) -> Result<Self, NameError> {
+            let mut rooms: Vec<String> = rooms.iter().map(|r| (*r).to_owned()).collect();
+            if rooms.is_empty() {
+                rooms.push(DEFAULT_ROOM.to_owned());
+            }
+            Ok(Self {
+                client: Client::new(id)?,
+                rooms,
+            })
+        }
+
+        fn rooms(&self) -> &[String] {
+            &self.rooms
+        }
+
+        fn receive(&mut self, bytes: &[u8], now: Millis, wall: i64) {
+            self.client.receive(bytes, &self.rooms, now, wall);
+        }
+
+        fn tick(&mut self, now: Millis, wall: i64) {
+            self.client.tick(&self.rooms, now, wall);
+        }
+
+        fn join_room(&mut self, room: &str, now: Millis) -> Result<(), JoinError> {
+            self.client.join_room(room, &self.rooms, now)?;
+            if !self.rooms.iter().any(|r| r == room) {
+                self.rooms.push(room.to_owned());
+            }
+            Ok(())
+        }
+
+        fn leave_room(&mut self, room: &str, now: Millis) {
+            self.rooms.retain(|r| r != room);
+            self.client.leave_room(room, &self.rooms, now);
+        }
+
+        /// The message sent (its packet id: [`Client::send`]).
+        fn send(
+            &mut self,
+            to: &Conversation,
+            text: &str,
+            now: Millis,
+            wall: i64,
+        ) -> Result<ChatMessage, SendError> {
+            self.client.send(to, text, now, wall).map(|p| p.message)
+        }
+    }
+
     fn identity(name: &str) -> Identity {
         Identity {
             name: name.into(),
@@ -1002,8 +1106,8 @@ mod tests {
     }
 
     /// Connects through CONNACK and both SUBACKs, with `retained` delivered in between.
-    fn connect(id: Identity, retained: &[Vec<u8>]) -> (Client, Vec<ChatEvent>) {
-        let mut c = Client::new(id, &[]).unwrap();
+    fn connect(id: Identity, retained: &[Vec<u8>]) -> (Tab, Vec<ChatEvent>) {
+        let mut c = Tab::new(id, &[]).unwrap();
         c.transport_open(0);
         let (_, connect) = sent(&mut c);
         assert!(
@@ -1040,7 +1144,7 @@ mod tests {
         (c, ev)
     }
 
-    fn online(name: &str) -> Client {
+    fn online(name: &str) -> Tab {
         let (mut c, ev) = connect(identity(name), &[]);
         assert_eq!(ev.last(), Some(&ChatEvent::Connected));
         let (publishes, others) = sent(&mut c);
@@ -1061,13 +1165,26 @@ mod tests {
         c
     }
 
+    /// What a reader shows of `events`: each `(sender, id)` once (the timelines keep them), oldest first.
+    fn shown(events: &[ChatEvent]) -> Vec<ChatMessage> {
+        let mut model = crate::chat::Model::new("alice", &["general".into()], general());
+        for e in events {
+            model.apply(e, 0);
+        }
+        model
+            .added_since(0)
+            .iter()
+            .map(|item| item.message.clone())
+            .collect()
+    }
+
     fn general() -> Conversation {
         Conversation::Room("general".into())
     }
 
     #[test]
     fn the_will_clears_this_tabs_presence() {
-        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
         c.transport_open(0);
         let (_, connect) = sent(&mut c);
         assert!(
@@ -1084,8 +1201,8 @@ mod tests {
             .send(&general(), "  hello  ", 5, 1_700_000_000_000)
             .unwrap();
         assert_eq!(
-            (m.content.clone(), m.delivery),
-            (Content::Text("hello".into()), Delivery::Pending)
+            (m.content.clone(), m.sender.as_str()),
+            (Content::Text("hello".into()), "alice")
         );
         let (publishes, _) = sent(&mut c);
         assert_eq!(publishes.len(), 2, "{publishes:?}");
@@ -1140,11 +1257,9 @@ mod tests {
             5,
             5,
         );
-        let ev = events(&mut c);
-        assert_eq!(ev.len(), 2, "{ev:?}");
-        assert!(ev
-            .iter()
-            .all(|e| matches!(e, ChatEvent::Message(m) if !m.live && m.sender == "bob")));
+        let shown = shown(&events(&mut c));
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown.iter().all(|m| !m.live && m.sender == "bob"));
     }
 
     #[test]
@@ -1220,7 +1335,7 @@ mod tests {
     #[test]
     fn a_message_sent_before_the_history_was_read_joins_it_instead_of_replacing_it() {
         // Sent offline (or resent from the outbox at a start): it waits in the session.
-        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
         c.send(&general(), "sent offline", 0, 100).unwrap();
         c.transport_open(0);
         sent(&mut c);
@@ -1282,10 +1397,7 @@ mod tests {
         let (mut c, ev) = connect(identity("alice"), &[retained]);
         assert_eq!(
             ev.last(),
-            Some(&ChatEvent::Closed {
-                reason: "the name alice is in use in another browser".into(),
-                retry: false,
-            })
+            Some(&ChatEvent::Closed(Ended::NameInUse("alice".into())))
         );
         let (publishes, others) = sent(&mut c);
         assert!(publishes.is_empty(), "no presence announced: {publishes:?}");
@@ -1531,6 +1643,7 @@ mod tests {
     fn an_oversized_payload_shows_one_notice_where_it_would_have_shown() {
         let mut c = online("alice");
         let big = vec![b'x'; MAX_PACKET_BYTES];
+        let mut first = Vec::new();
         for round in 0..2 {
             for (topic, retain) in [
                 ("chat/rooms/general/history/eve", true),
@@ -1552,9 +1665,13 @@ mod tests {
             );
             let ev = events(&mut c);
             if round == 1 {
-                assert!(ev.is_empty(), "once per sender and topic: {ev:?}");
+                // The same again: the same lines (the timelines keep each once), the same notice.
+                assert_eq!(ev, first, "the same (sender, id) each time");
+                let both = [first.clone(), ev].concat();
+                assert_eq!(shown(&both).len(), 3, "one line per sender and topic");
                 continue;
             }
+            first.clone_from(&ev);
             let notices: Vec<String> = ev
                 .iter()
                 .map(|e| match e {
@@ -1649,22 +1766,21 @@ mod tests {
             6,
             6,
         );
-        let ev = events(&mut c);
-        assert_eq!(ev.len(), 4, "{ev:?}");
-        assert!(matches!(&ev[0], ChatEvent::Message(m) if m.content == Content::Unreadable(2)));
-        assert!(
-            matches!(&ev[3], ChatEvent::Message(m) if m.content == Content::Unreadable(5) && m.sender == "dave")
-        );
+        let shown = shown(&events(&mut c));
+        assert_eq!(shown.len(), 4, "{shown:?}");
+        assert_eq!(shown[0].content, Content::Unreadable(2));
+        assert_eq!(shown[3].content, Content::Unreadable(5));
+        assert_eq!(shown[3].sender, "dave");
     }
 
     #[test]
-    fn puback_marks_own_messages_delivered_and_the_echo_is_not_shown_again() {
+    fn puback_reports_the_packet_id_and_the_echo_comes_as_the_same_message() {
         let mut c = online("alice");
         let m = c.send(&general(), "hello", 5, 5).unwrap();
         // Packet ids so far: 1 and 2 the SUBSCRIBEs, 3 the history UNSUBSCRIBE, 4 the presence,
         // 5 this message, 6 the history.
         c.receive(&bytes(Packet::PubAck(Pid::new(5).unwrap())), 6, 6);
-        assert_eq!(events(&mut c), [ChatEvent::Delivered(m.id.clone())]);
+        assert_eq!(events(&mut c), [ChatEvent::Delivered(5)]);
         let echo = message::to_json(&Payload {
             id: m.id.clone(),
             text: "hello".into(),
@@ -1675,7 +1791,10 @@ mod tests {
             7,
             7,
         );
-        assert_eq!(events(&mut c), []);
+        // The timeline keeps it once (`Model`): the client reports what arrived.
+        assert!(
+            matches!(&events(&mut c)[..], [ChatEvent::Message(e)] if e.id == m.id && e.sender == "alice")
+        );
     }
 
     #[test]
@@ -1721,7 +1840,7 @@ mod tests {
 
     #[test]
     fn a_refused_subscription_is_reported_by_its_filter() {
-        let mut c = Client::new(identity("alice"), &[]).unwrap();
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
         c.transport_open(0);
         let ack = ConnAck {
             session_present: false,
@@ -1774,19 +1893,22 @@ mod tests {
     fn a_protocol_violation_closes_with_words() {
         let mut c = online("alice");
         c.receive(&[0x36, 3, 0, 1, b't'], 2, 2);
+        let ended = Ended::Session(mqtt::CloseReason::Protocol(mqtt::ProtocolError::Decode(
+            mqtt::DecodeError::InvalidQos,
+        )));
+        assert_eq!(events(&mut c), [ChatEvent::Closed(ended.clone())]);
         assert_eq!(
-            events(&mut c),
-            [ChatEvent::Closed {
-                reason: "protocol error: QoS 3 is not a valid quality of service".into(),
-                retry: true,
-            }]
+            ended.to_string(),
+            "protocol error: QoS 3 is not a valid quality of service"
         );
+        assert!(ended.retry(), "another connection may go better");
+        assert!(!Ended::NameInUse("alice".into()).retry());
     }
 
     #[test]
     fn bad_names_are_refused() {
         let mut id = identity("x");
         id.name = "a/b".into();
-        assert_eq!(Client::new(id, &[]).unwrap_err(), NameError::Forbidden('/'));
+        assert_eq!(Tab::new(id, &[]).unwrap_err(), NameError::Forbidden('/'));
     }
 }

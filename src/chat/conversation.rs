@@ -134,10 +134,6 @@ impl<T: Entry> Timeline<T> {
         &self.entries
     }
 
-    pub fn find_mut(&mut self, pred: impl Fn(&T) -> bool) -> Option<&mut T> {
-        self.entries.iter_mut().rev().find(|e| pred(e))
-    }
-
     /// Removes and returns the entries `pred` picks, in order; they may be inserted again.
     pub fn take(&mut self, pred: impl Fn(&T) -> bool) -> Vec<T> {
         let (taken, kept) = std::mem::take(&mut self.entries)

@@ -14,9 +14,9 @@ pub mod settings;
 pub mod sorted;
 pub mod topic;
 
-pub use app::{App, Env, Input, Output, Record, Refusal, Status, Timer};
+pub use app::{App, Env, Input, Notice, Output, Record, Refusal, Status, Timer};
 pub use client::{
-    ChatEvent, ChatMessage, Client, Content, Delivery, Identity, JoinError, Kind, SendError,
+    ChatEvent, ChatMessage, Client, Content, Delivery, Ended, Identity, JoinError, Kind, SendError,
     DEFAULT_ROOM,
 };
 pub use conversation::Conversation;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::client::{ChatEvent, ChatMessage, Delivery};
+use super::client::{ChatEvent, ChatMessage};
 use super::conversation::{Conversation, Timeline};
 use super::message::Presence;
 use super::names::{self, Suspicion};
@@ -21,6 +21,8 @@ pub const MAX_NAMES_SEEN: usize = 5_000;
 
 /// A message in a conversation: shared (a view holds the same one, not a copy) and numbered in the order
 /// the model got it. The number is unique within the model, so with the delivery state it keys a rendered line.
+/// The timelines are the one record of which messages were shown: a message that comes again (a redelivery,
+/// a history, an own message coming back) is the same `(sender, id)` and is not added twice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub seq: u64,
@@ -53,7 +55,12 @@ pub struct Conv {
 
 #[derive(Debug)]
 pub struct Model {
+    /// The reader: own messages are not unread and not announced.
+    me: String,
+    /// The conversation on screen.
     current: Conversation,
+    /// The conversations open: the rooms this tab is in (the one list of them: the client subscribes to these,
+    /// its presence names them, storage keeps them) and the direct conversations.
     convs: SortedMap<Conversation, Conv>,
     /// user -> client id -> presence of that tab.
     presence: SortedMap<String, SortedMap<String, Presence>>,
@@ -72,8 +79,9 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(rooms: &[String], current: Conversation) -> Self {
+    pub fn new(me: &str, rooms: &[String], current: Conversation) -> Self {
         let mut model = Self {
+            me: me.to_owned(),
             current: current.clone(),
             convs: SortedMap::default(),
             presence: SortedMap::default(),
@@ -115,7 +123,7 @@ impl Model {
                     self.next_seq += 1;
                     return None;
                 }
-                let notify = m.live && m.delivery == Delivery::Received;
+                let notify = m.live && m.sender != self.me;
                 let current = m.conversation == self.current;
                 if self.insert(m.clone()) && notify {
                     let conv = self.convs.get_mut(&m.conversation)?;
@@ -123,18 +131,6 @@ impl Model {
                         conv.unread += 1;
                     }
                     return Some(m.clone());
-                }
-            }
-            ChatEvent::Delivered(id) => {
-                for conv in self.convs.values_mut() {
-                    if let Some(m) = conv
-                        .timeline
-                        .find_mut(|m| m.id == *id && m.delivery == Delivery::Pending)
-                    {
-                        // A view still holding the pending line keeps its copy; the new one is drawn anew.
-                        Arc::make_mut(m).message.delivery = Delivery::Sent;
-                        break;
-                    }
                 }
             }
             ChatEvent::Presence {
@@ -176,9 +172,11 @@ impl Model {
                 }
             }
             ChatEvent::Connected
+            | ChatEvent::Delivered(_)
             | ChatEvent::SubscriptionRefused(_)
             | ChatEvent::TooLarge { .. }
-            | ChatEvent::Closed { .. } => {}
+            | ChatEvent::Failed(_)
+            | ChatEvent::Closed(_) => {}
         }
         None
     }
@@ -198,6 +196,11 @@ impl Model {
         let added = conv.timeline.insert(Arc::new(item)).is_some();
         self.next_seq += u64::from(added);
         added
+    }
+
+    /// Adds a conversation (a room joined) without showing it.
+    pub fn add_conversation(&mut self, conv: Conversation) {
+        self.convs.get_or_default(conv);
     }
 
     /// Shows a conversation (creating it) and marks it read.
@@ -383,11 +386,6 @@ mod tests {
             content: Content::Text(format!("{sender} {id}")),
             truncated: false,
             sent_at,
-            delivery: if sender == "me" {
-                Delivery::Pending
-            } else {
-                Delivery::Received
-            },
             live,
         }
     }
@@ -397,7 +395,7 @@ mod tests {
     }
 
     fn model() -> Model {
-        Model::new(&["general".into(), "rust".into()], room("general"))
+        Model::new("me", &["general".into(), "rust".into()], room("general"))
     }
 
     #[test]
@@ -444,19 +442,20 @@ mod tests {
     }
 
     #[test]
-    fn own_messages_turn_sent_when_delivered() {
+    fn own_messages_coming_back_are_kept_once_and_never_unread() {
         let mut m = model();
         m.add_own(msg(room("general"), "me", "a", 1, true));
-        let shown = m.messages(&room("general"))[0].clone();
-        m.apply(&ChatEvent::Delivered("a".into()), 0);
-        let now = &m.messages(&room("general"))[0];
-        assert_eq!(now.delivery, Delivery::Sent);
+        let echo = ChatEvent::Message(msg(room("general"), "me", "a", 1, true));
+        assert_eq!(m.apply(&echo, 2), None);
+        let other_tab = ChatEvent::Message(msg(room("rust"), "me", "b", 3, true));
+        assert_eq!(m.apply(&other_tab, 4), None, "not announced");
+        assert_eq!(m.messages(&room("general")).len(), 1);
+        assert_eq!(m.messages(&room("rust")).len(), 1);
         assert_eq!(
-            shown.delivery,
-            Delivery::Pending,
-            "a view's line is not changed under it"
+            m.unread_total(),
+            0,
+            "own messages from another tab are not unread"
         );
-        assert_eq!(now.seq, shown.seq, "the same message");
     }
 
     #[test]
@@ -514,7 +513,7 @@ mod tests {
             "no duplicate, nothing muted"
         );
         let seen = m.next_seq();
-        m.apply(&ChatEvent::Delivered("a".into()), 0);
+        m.apply(&ChatEvent::Delivered(1), 0);
         m.unmute("eve");
         assert!(
             m.added_since(seen).is_empty(),

@@ -3,6 +3,7 @@
 //! receivers show each `(sender, id)` once.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use super::client::{ChatMessage, Content};
 use super::conversation::Conversation;
@@ -13,7 +14,16 @@ use super::message::Payload;
 pub struct Entry {
     pub to: String,
     pub payload: Payload,
+    /// The packet id of its newest PUBLISH on this page, whose PUBACK takes it out (not stored: a page
+    /// publishes it anew).
+    #[serde(skip)]
+    pid: Option<u16>,
 }
+
+/// The stored outbox cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the saved outbox cannot be read ({0})")]
+pub struct OutboxError(String);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outbox {
@@ -22,22 +32,24 @@ pub struct Outbox {
 
 impl Outbox {
     /// Reads what storage held. Unreadable content is an error, never an empty outbox silently.
-    pub fn parse(json: &str) -> Result<Self, String> {
+    pub fn parse(json: &str) -> Result<Self, OutboxError> {
         serde_json::from_slice::<Vec<Entry>>(json.as_bytes())
             .map(|entries| Self { entries })
-            .map_err(|e| format!("the saved outbox cannot be read ({e})"))
+            .map_err(|e| OutboxError(e.to_string()))
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.entries).unwrap_or_default()
     }
 
-    /// Keeps a message just sent (an own, text message).
-    pub fn add(&mut self, m: &ChatMessage) {
+    /// Keeps a message just published (an own, text message) under the packet id of that PUBLISH; a message
+    /// published again (a retry, a resend after a reload) keeps its place and takes the new packet id.
+    pub fn add(&mut self, m: &ChatMessage, pid: Option<u16>) {
         let Content::Text(text) = &m.content else {
             return;
         };
-        if self.entries.iter().any(|e| e.payload.id == m.id) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.payload.id == m.id) {
+            e.pid = pid;
             return;
         }
         self.entries.push(Entry {
@@ -47,14 +59,20 @@ impl Outbox {
                 text: text.clone(),
                 sent_at: m.sent_at,
             },
+            pid,
         });
     }
 
-    /// The broker acknowledged it; returns whether it was here.
-    pub fn remove(&mut self, id: &str) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|e| e.payload.id != id);
-        self.entries.len() != before
+    /// The broker acknowledged the PUBLISH with packet id `pid`: returns the message that leaves the outbox,
+    /// if that PUBLISH carried one (presences and histories are published at QoS 1 too).
+    pub fn delivered(&mut self, pid: u16) -> Option<String> {
+        let at = self.entries.iter().position(|e| e.pid == Some(pid))?;
+        Some(self.entries.remove(at).payload.id)
+    }
+
+    /// Whether an own message waits for the broker's acknowledgement.
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.iter().any(|e| e.payload.id == id)
     }
 
     /// What to send again, oldest first; entries naming no valid conversation are skipped.
@@ -78,7 +96,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::Delivery;
 
     fn msg(to: Conversation, id: &str, text: &str) -> ChatMessage {
         ChatMessage {
@@ -88,7 +105,6 @@ mod tests {
             content: Content::Text(text.into()),
             truncated: false,
             sent_at: 7,
-            delivery: Delivery::Pending,
             live: true,
         }
     }
@@ -96,28 +112,43 @@ mod tests {
     #[test]
     fn the_outbox_survives_storage_and_empties_as_messages_are_acknowledged() {
         let mut o = Outbox::default();
-        o.add(&msg(Conversation::Room("café".into()), "a", "one"));
-        o.add(&msg(Conversation::Direct("bob".into()), "b", "two"));
-        o.add(&msg(Conversation::Direct("bob".into()), "b", "two"));
-        let back = Outbox::parse(&o.to_json()).unwrap();
-        assert_eq!(back, o);
+        o.add(&msg(Conversation::Room("café".into()), "a", "one"), Some(1));
+        o.add(
+            &msg(Conversation::Direct("bob".into()), "b", "two"),
+            Some(2),
+        );
+        o.add(
+            &msg(Conversation::Direct("bob".into()), "b", "two"),
+            Some(3),
+        );
+        let mut back = Outbox::parse(&o.to_json()).unwrap();
         let pending = back.pending();
         assert_eq!(pending.len(), 2, "each message once");
         assert_eq!(pending[0].0, Conversation::Room("café".into()));
         assert_eq!(pending[1].1.text, "two");
-        let mut o = back;
-        assert!(o.remove("a"));
-        assert!(!o.remove("a"));
         assert_eq!(
-            o.get("b").map(|(c, _)| c),
+            back.delivered(1),
+            None,
+            "packet ids are not stored: a page publishes anew"
+        );
+        assert_eq!(o.delivered(2), None, "the retry took packet id 3");
+        assert_eq!(o.delivered(3).as_deref(), Some("b"));
+        assert!(!o.contains("b") && o.contains("a"));
+        assert_eq!(o.delivered(1).as_deref(), Some("a"));
+        assert!(o.is_empty());
+        back.add(&msg(Conversation::Room("café".into()), "a", "one"), Some(9));
+        assert_eq!(
+            back.get("b").map(|(c, _)| c),
             Some(Conversation::Direct("bob".into()))
         );
+        assert_eq!(back.delivered(9).as_deref(), Some("a"));
     }
 
     #[test]
     fn unreadable_storage_is_an_error_not_an_empty_outbox() {
         assert!(Outbox::parse("{broken")
             .unwrap_err()
+            .to_string()
             .contains("cannot be read"));
         assert!(Outbox::parse("[]").unwrap().is_empty());
     }

@@ -5,6 +5,8 @@
 //! it — its offline queue and its session live there — and moves on to the next one only when that broker
 //! cannot be reached: a connection that fails, or one that dropped and whose reconnection failed.
 
+use thiserror::Error;
+
 /// Websocket port of the broker when the page does not name one and is not served over `https:`.
 pub const DEFAULT_BROKER_PORT: u16 = 9001;
 
@@ -47,23 +49,40 @@ const SCHEMES: &[&str] = if cfg!(target_arch = "wasm32") {
     &["ws://", "wss://", "mqtt://"]
 };
 
+/// [`SCHEMES`] in words.
+const SCHEME_WORDS: &str = if cfg!(target_arch = "wasm32") {
+    "ws:// or wss://"
+} else {
+    "ws://, wss:// or mqtt://"
+};
+
+/// Why a list of broker URLs cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BrokerError {
+    #[error("the broker URL must start with {SCHEME_WORDS}")]
+    Scheme,
+    #[error("the broker URL needs a host")]
+    NoHost,
+    #[error("an mqtt:// broker URL names a host and a port only")]
+    PathOnTcp,
+    #[error("name a broker URL (several may be given, separated by commas)")]
+    Empty,
+}
+
 /// Checks a broker URL typed by a user before the browser (or the terminal) is asked to open it.
-pub fn validate_broker_url(url: &str) -> Result<&str, String> {
+pub fn validate_broker_url(url: &str) -> Result<&str, BrokerError> {
     let url = url.trim();
     let Some((scheme, rest)) = SCHEMES
         .iter()
         .find_map(|s| Some((*s, url.strip_prefix(s)?)))
     else {
-        return Err(match SCHEMES {
-            [a, b] => format!("the broker URL must start with {a} or {b}"),
-            _ => "the broker URL must start with ws://, wss:// or mqtt://".to_owned(),
-        });
+        return Err(BrokerError::Scheme);
     };
     if rest.is_empty() || rest.starts_with('/') {
-        return Err("the broker URL needs a host".into());
+        return Err(BrokerError::NoHost);
     }
     if scheme == "mqtt://" && rest.trim_end_matches('/').contains('/') {
-        return Err("an mqtt:// broker URL names a host and a port only".into());
+        return Err(BrokerError::PathOnTcp);
     }
     Ok(url)
 }
@@ -81,7 +100,7 @@ impl Brokers {
     /// One or more broker URLs separated by commas or white space, each checked by [`validate_broker_url`];
     /// a repeated URL counts once. The tab starts on `preferred` if it is in the list (a reloaded tab stays
     /// where it was), else on the first.
-    pub fn parse(list: &str, preferred: Option<&str>) -> Result<Self, String> {
+    pub fn parse(list: &str, preferred: Option<&str>) -> Result<Self, BrokerError> {
         let mut urls: Vec<String> = Vec::new();
         for url in list.split(|c: char| c == ',' || c.is_whitespace()) {
             if url.is_empty() {
@@ -93,7 +112,7 @@ impl Brokers {
             }
         }
         if urls.is_empty() {
-            return Err("name a broker URL (several may be given, separated by commas)".into());
+            return Err(BrokerError::Empty);
         }
         let current = preferred
             .and_then(|p| urls.iter().position(|u| u == p.trim()))
@@ -306,7 +325,8 @@ mod tests {
             ("tcp://h:1883",           Err("the broker URL must start with ws://, wss:// or mqtt://")),
         ];
         for (url, want) in cases {
-            assert_eq!(validate_broker_url(url), want.map_err(str::to_owned), "{url}");
+            let got = validate_broker_url(url).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{url}");
         }
         let b = Brokers::parse("mqtt://a, ws://b:9001", None).unwrap();
         assert_eq!(b.to_list(), "mqtt://a, ws://b:9001");

@@ -7,7 +7,7 @@ use super::{ChatState, Name};
 use crate::chat::client::too_large;
 use crate::chat::model::Item;
 use crate::chat::names::display;
-use crate::chat::{ChatMessage, Content, Delivery};
+use crate::chat::{App, ChatMessage, Content, Delivery};
 
 /// How many of the newest messages the list draws; "Show earlier messages" draws this many more each time.
 ///
@@ -17,11 +17,11 @@ const WINDOW: usize = 100;
 /// Within this many pixels of the bottom the reader follows new messages.
 const NEAR_BOTTOM_PX: i32 = 160;
 
-/// One line of the log: a message, or the start of a new day.
+/// One line of the log: a message and where it stands, or the start of a new day.
 #[derive(Debug, Clone)]
 enum Line {
     Day(String),
-    Message(Arc<Item>),
+    Message(Arc<Item>, Delivery),
 }
 
 /// Identifies a drawn line: a new key is a new line, so a message is drawn again when its delivery changes.
@@ -35,7 +35,7 @@ impl Line {
     fn key(&self) -> LineKey {
         match self {
             Line::Day(day) => LineKey::Day(day.clone()),
-            Line::Message(m) => LineKey::Message(m.seq, m.delivery as u8),
+            Line::Message(m, delivery) => LineKey::Message(m.seq, *delivery as u8),
         }
     }
 }
@@ -45,14 +45,14 @@ impl PartialEq for Line {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Line::Day(a), Line::Day(b)) => a == b,
-            (Line::Message(a), Line::Message(b)) => Arc::ptr_eq(a, b),
+            (Line::Message(a, x), Line::Message(b, y)) => Arc::ptr_eq(a, b) && x == y,
             _ => false,
         }
     }
 }
 
 /// The lines for `items`, with a day separator before the first message of each day.
-fn lines_of(items: &[Arc<Item>]) -> Vec<Line> {
+fn lines_of(app: &App, items: &[Arc<Item>]) -> Vec<Line> {
     let mut lines = Vec::with_capacity(items.len() + 4);
     let mut last_day = String::new();
     for item in items {
@@ -61,7 +61,7 @@ fn lines_of(items: &[Arc<Item>]) -> Vec<Line> {
             lines.push(Line::Day(day.clone()));
             last_day = day;
         }
-        lines.push(Line::Message(Arc::clone(item)));
+        lines.push(Line::Message(Arc::clone(item), app.delivery(item)));
     }
     lines
 }
@@ -88,12 +88,13 @@ pub fn MessageList() -> impl IntoView {
     // The index of the first message drawn, and the lines drawn.
     let window = Memo::new(move |_| {
         let from = start.get();
-        state.model(|m| {
+        state.app.with(|app| {
+            let m = app.model();
             let all = m.messages(m.current());
             let from = from
                 .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
                 .min(all.len());
-            (from, lines_of(all.get(from..).unwrap_or_default()))
+            (from, lines_of(app, all.get(from..).unwrap_or_default()))
         })
     });
     let first = move || window.with_untracked(|(from, _)| *from);
@@ -183,7 +184,7 @@ pub fn MessageList() -> impl IntoView {
                 <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
                     {match line {
                         Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
-                        Line::Message(m) => view! { <MessageItem m/> }.into_any(),
+                        Line::Message(m, delivery) => view! { <MessageItem m delivery/> }.into_any(),
                     }}
                 </For>
             </ol>
@@ -231,10 +232,10 @@ pub fn focus(selector: &str) {
 }
 
 #[component]
-fn MessageItem(m: Arc<Item>) -> impl IntoView {
+fn MessageItem(m: Arc<Item>, delivery: Delivery) -> impl IntoView {
     let state = expect_context::<ChatState>();
-    let own = m.is_own();
-    let pending = m.delivery == Delivery::Pending;
+    let own = delivery != Delivery::Received;
+    let pending = delivery == Delivery::Pending;
     let sent_at = m.sent_at;
     // Pending for FAILED_AFTER_MS while connected: failed, with a retry.
     let failed = move || {
@@ -258,7 +259,7 @@ fn MessageItem(m: Arc<Item>) -> impl IntoView {
                 }>"Mute"</button>
         }
     });
-    let delivery = match m.delivery {
+    let delivery = match delivery {
         Delivery::Pending => Some("sending…"),
         Delivery::Sent => Some("sent"),
         Delivery::Received => None,

@@ -84,19 +84,28 @@ impl ChatState {
         }
     }
 
-    /// Tells the core something happened, then carries out what it asks.
-    fn dispatch(self, input: Input<'_>) -> Result<(), String> {
+    /// Tells the core something happened; a refusal becomes its notice (`App::act`).
+    fn dispatch(self, input: Input<'_>) {
+        self.run(|app| app.act(input, env()));
+    }
+
+    /// Asks the core for something whose refusal the control that asked shows (`App::handle`).
+    fn ask(self, input: Input<'_>) -> Result<(), String> {
+        self.run(|app| app.handle(input, env()))
+            .unwrap_or(Ok(()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs `f` on the core, then carries out what it asks.
+    fn run<R>(self, f: impl FnOnce(&mut App) -> R) -> Option<R> {
         let hidden = net::page_hidden();
-        let result = self
-            .app
-            .try_update_untracked(|app| {
-                // The page's visibility, also where no `visibilitychange` said it (a test's override).
-                if app.is_hidden() != hidden {
-                    let _ = app.handle(Input::Visible(!hidden), env());
-                }
-                app.handle(input, env())
-            })
-            .unwrap_or(Ok(()));
+        let result = self.app.try_update_untracked(|app| {
+            // The page's visibility, also where no `visibilitychange` said it (a test's override).
+            if app.is_hidden() != hidden {
+                app.act(Input::Visible(!hidden), env());
+            }
+            f(app)
+        });
         while let Some(output) = self.app.try_update_untracked(App::poll_output).flatten() {
             self.carry_out(output);
         }
@@ -107,7 +116,7 @@ impl ChatState {
         {
             self.changed();
         }
-        result.map_err(|e| e.to_string())
+        result
     }
 
     fn carry_out(self, output: Output) {
@@ -116,7 +125,7 @@ impl ChatState {
                 // The old socket goes first: nothing of it calls back any more.
                 self.socket.set_value(None);
                 let socket = Socket::open(&url, move |event| {
-                    let _ = self.dispatch(match event {
+                    self.dispatch(match event {
                         SocketEvent::Opened => Input::Opened,
                         SocketEvent::Bytes(bytes) => Input::Bytes(bytes),
                         SocketEvent::Closed => Input::Closed,
@@ -126,7 +135,7 @@ impl ChatState {
                     Ok(socket) => self.socket.set_value(Some(socket)),
                     // Told after this turn, as a socket that closes at once would tell it.
                     Err(_) => net::next_frame(move || {
-                        let _ = self.dispatch(Input::Closed);
+                        self.dispatch(Input::Closed);
                     }),
                 }
             }
@@ -139,7 +148,7 @@ impl ChatState {
             Output::SetTimer(timer, at) => {
                 let delay = at.saturating_sub(net::now()).min(u64::from(u32::MAX)) as u32;
                 let timeout = net::after(delay, move || {
-                    let _ = self.dispatch(Input::Timer(timer));
+                    self.dispatch(Input::Timer(timer));
                 });
                 self.timers.update_value(|t| {
                     t.insert(timer, timeout);
@@ -178,7 +187,7 @@ impl ChatState {
     }
 
     pub fn notice(self) -> Option<String> {
-        self.app.with(|a| a.notice().map(str::to_owned))
+        self.app.with(|a| a.notice().map(ToString::to_string))
     }
 
     /// The broker this tab is on, and "broker 2 of 3" when there are several.
@@ -209,7 +218,7 @@ impl ChatState {
     /// Connects as `name` to the first reachable of `brokers` (one URL, or several separated by commas).
     /// Errors are for the login form.
     pub fn join(self, name: &str, brokers: &str, password: Option<String>) -> Result<(), String> {
-        self.dispatch(Input::Join {
+        self.ask(Input::Join {
             name: name.to_owned(),
             brokers: brokers.to_owned(),
             password,
@@ -217,53 +226,53 @@ impl ChatState {
     }
 
     pub fn reconnect(self) {
-        let _ = self.dispatch(Input::Reconnect);
+        self.dispatch(Input::Reconnect);
     }
 
     pub fn retry_now(self) {
-        let _ = self.dispatch(Input::RetryNow);
+        self.dispatch(Input::RetryNow);
     }
 
     /// Sends `text` to the conversation on screen; the message shows at once as pending.
     pub fn send(self, text: &str) -> Result<(), String> {
-        self.dispatch(Input::Send(text.to_owned()))
+        self.ask(Input::Send(text.to_owned()))
     }
 
     /// Sends a message that was not acknowledged again (the "Retry" of a failed message).
     pub fn retry_message(self, id: &str) {
-        let _ = self.dispatch(Input::Retry(id.to_owned()));
+        self.dispatch(Input::Retry(id.to_owned()));
     }
 
     pub fn typing(self) {
-        let _ = self.dispatch(Input::Typing);
+        self.dispatch(Input::Typing);
     }
 
     /// Shows a conversation; a room not joined yet is joined (and created, if new).
     pub fn open(self, conv: Conversation) {
-        let _ = self.dispatch(Input::Open(conv));
+        self.dispatch(Input::Open(conv));
     }
 
     /// Joins (or creates) the room named `name` and shows it.
     pub fn join_room(self, name: &str) -> Result<(), String> {
-        self.dispatch(Input::JoinRoom(name.to_owned()))
+        self.ask(Input::JoinRoom(name.to_owned()))
     }
 
     /// Leaves a room, or closes a direct conversation.
     pub fn close(self, conv: Conversation) {
-        let _ = self.dispatch(Input::Close(conv));
+        self.dispatch(Input::Close(conv));
     }
 
     /// Hides `user`'s messages and typing in this browser, also after a reload.
     pub fn mute(self, user: &str) {
-        let _ = self.dispatch(Input::Mute(user.to_owned()));
+        self.dispatch(Input::Mute(user.to_owned()));
     }
 
     pub fn unmute(self, user: &str) {
-        let _ = self.dispatch(Input::Unmute(user.to_owned()));
+        self.dispatch(Input::Unmute(user.to_owned()));
     }
 
     pub fn dismiss_notice(self) {
-        let _ = self.dispatch(Input::DismissNotice);
+        self.dispatch(Input::DismissNotice);
     }
 
     /// Tells the view the state changed: at once for the first few changes in an animation frame, then once
@@ -315,10 +324,10 @@ pub fn App() -> impl IntoView {
     let keep = StoredValue::new_local(Vec::<Listener>::new());
     keep.update_value(|v| {
         v.extend(Listener::document("visibilitychange", move |_| {
-            let _ = state.dispatch(Input::Visible(!net::page_hidden()));
+            state.dispatch(Input::Visible(!net::page_hidden()));
         }));
         v.extend(Listener::window("online", move |_| {
-            let _ = state.dispatch(Input::Online);
+            state.dispatch(Input::Online);
         }));
         v.extend(Listener::window("hashchange", move |_| {
             if let Some(conv) = Conversation::from_fragment(&net::fragment()) {
@@ -332,7 +341,7 @@ pub fn App() -> impl IntoView {
         }));
         // Says goodbye when the page goes away, so others see this tab leave at once.
         v.extend(Listener::window("pagehide", move |_| {
-            let _ = state.dispatch(Input::Leave);
+            state.dispatch(Input::Leave);
         }));
     });
     let ticker = StoredValue::new_local(Some(net::every(1_000, move || {
@@ -348,8 +357,8 @@ pub fn App() -> impl IntoView {
     Effect::new(move || net::set_title(&state.app.with(App::title)));
 
     // A reloaded tab joins again as before.
-    let _ = state.dispatch(Input::Visible(!net::page_hidden()));
-    let _ = state.dispatch(Input::Resume);
+    state.dispatch(Input::Visible(!net::page_hidden()));
+    state.dispatch(Input::Resume);
 
     // Narrow screens: the panel closes with Escape, and the focus goes back to the button that opened it
     // (also when a choice in the panel closes it: what had the focus is hidden with the panel).

@@ -29,8 +29,8 @@ pub fn StatusBar() -> impl IntoView {
                 "Connected as {} to {broker}{which}",
                 state.me().unwrap_or_default()
             ),
-            Status::Disconnected(reason) if reason.is_empty() => "Disconnected".to_owned(),
-            Status::Disconnected(reason) => format!("Disconnected: {reason}"),
+            Status::Disconnected(None) => "Disconnected".to_owned(),
+            Status::Disconnected(Some(reason)) => format!("Disconnected: {reason}"),
             Status::Reconnecting { reason, .. } => {
                 let to = if of > 1 {
                     format!(" to {broker}{which}")

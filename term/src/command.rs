@@ -168,7 +168,9 @@ pub fn perform(shell: &mut Shell, command: Command<'_>, stay: bool) -> Result<Do
                 .model()
                 .messages(&current)
                 .iter()
-                .filter(|m| m.delivery == Delivery::Pending && shell.app.failed(m.sent_at, wall))
+                .filter(|m| {
+                    shell.app.delivery(m) == Delivery::Pending && shell.app.failed(m.sent_at, wall)
+                })
                 .map(|m| m.id.clone())
                 .collect();
             if failed.is_empty() {

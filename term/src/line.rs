@@ -79,8 +79,8 @@ pub fn status_line(app: &App, wall: i64) -> String {
             "connected as {} to {broker}{which}",
             names::display(app.me().unwrap_or_default())
         ),
-        Status::Disconnected(reason) if reason.is_empty() => "disconnected".to_owned(),
-        Status::Disconnected(reason) => format!("disconnected: {reason}"),
+        Status::Disconnected(None) => "disconnected".to_owned(),
+        Status::Disconnected(Some(reason)) => format!("disconnected: {reason}"),
         Status::Reconnecting { reason, at } => {
             let secs = ((at - wall).max(0) + 999) / 1000;
             let to = if of > 1 {
@@ -105,6 +105,14 @@ struct Shown {
 }
 
 impl Shown {
+    /// Prints the last of it before the program ends. Standard output may be gone (a closed pipe): then there
+    /// is nobody left to tell, and the exit status says what happened.
+    fn last(&mut self, shell: &mut Shell, out: &mut impl Write) {
+        if self.update(shell, out, true).is_err() {
+            say("standard output is closed: the last messages were not printed");
+        }
+    }
+
     /// Prints what changed: new messages to standard output (each once), the rest to standard error.
     /// `all`: the messages too, even if never connected (the end).
     fn update(&mut self, shell: &mut Shell, out: &mut impl Write, all: bool) -> io::Result<()> {
@@ -142,7 +150,7 @@ impl Shown {
                 }
             }
         }
-        let notice = shell.app.notice().map(str::to_owned);
+        let notice = shell.app.notice().map(ToString::to_string);
         if notice.is_some() && notice != self.notice {
             say(&format!(
                 "notice: {}",
@@ -223,7 +231,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
                     ending.get_or_insert_with(Instant::now);
                 }
                 Event::Signal(signal) => {
-                    let _ = shown.update(&mut shell, &mut stdout, true);
+                    shown.last(&mut shell, &mut stdout);
                     shell.leave();
                     return ExitCode::from(u8::try_from(128 + signal).unwrap_or(1));
                 }
@@ -237,9 +245,9 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
         }
         let status = shell.app.status().clone();
         ever_connected |= status == Status::Connected;
-        if matches!(&status, Status::Disconnected(reason) if !reason.is_empty()) {
+        if matches!(&status, Status::Disconnected(Some(_))) {
             // Refused, or the name is in use: trying again would not help.
-            let _ = shown.update(&mut shell, &mut stdout, true);
+            shown.last(&mut shell, &mut stdout);
             return ExitCode::from(1);
         }
         let Some(since) = ending else { continue };
@@ -249,7 +257,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         if since.elapsed() >= DRAIN_TIMEOUT {
-            let _ = shown.update(&mut shell, &mut stdout, true);
+            shown.last(&mut shell, &mut stdout);
             shell.leave();
             if unsent {
                 say("messages are still unsent: they stay in the outbox and go out on the next start");
@@ -267,7 +275,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mqtt_chat::chat::{Delivery, Kind};
+    use mqtt_chat::chat::Kind;
 
     fn msg(conversation: Conversation, sender: &str, content: Content) -> ChatMessage {
         ChatMessage {
@@ -277,7 +285,6 @@ mod tests {
             content,
             truncated: false,
             sent_at: 0,
-            delivery: Delivery::Received,
             live: true,
         }
     }

@@ -62,7 +62,7 @@ fn start() -> Result<ExitCode, (u8, String)> {
         Parsed::Run(args) => args,
     };
     // Refused before anything is asked: the same checks the core makes when joining.
-    let brokers = Brokers::parse(&args.brokers, None).map_err(usage)?;
+    let brokers = Brokers::parse(&args.brokers, None).map_err(|e| usage(e.to_string()))?;
     let room = names::validate(&args.room)
         .map_err(|e| usage(format!("--room: {e}")))?
         .to_owned();

@@ -201,6 +201,9 @@ impl Stream {
 
     /// Writes what is queued, closes (a WebSocket close frame first) and deregisters: blocking, for at most
     /// [`CLOSE_TIMEOUT`], so that a goodbye reaches the broker.
+    ///
+    /// Every step is a last try on a connection that is going away either way: one that fails (the peer
+    /// gone first) leaves nothing to do, so their errors are not reported.
     pub fn close(mut self, pending: &mut Vec<u8>, registry: &Registry) {
         let socket = self.socket();
         let _ = registry.deregister(&mut SourceFd(&socket.as_raw_fd()));

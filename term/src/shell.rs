@@ -123,12 +123,20 @@ impl Shell {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Tells the core `input` and carries out what it asks.
+    /// Tells the core `input` and carries out what it asks; a refusal is returned, for the command that asked
+    /// to report.
     pub fn handle(&mut self, input: Input<'_>) -> Result<(), Refusal> {
         let env = self.env();
         let result = self.app.handle(input, env);
         self.carry_out();
         result
+    }
+
+    /// Tells the core `input` and carries out what it asks; a refusal becomes the core's notice.
+    pub fn act(&mut self, input: Input<'_>) {
+        let env = self.env();
+        self.app.act(input, env);
+        self.carry_out();
     }
 
     fn carry_out(&mut self) {
@@ -206,7 +214,7 @@ impl Shell {
         if let Some(c) = self.connection.take() {
             self.trouble = Some(why.to_owned());
             c.stream.close(&mut Vec::new(), self.poll.registry());
-            let _ = self.handle(Input::Closed);
+            self.act(Input::Closed);
         }
     }
 
@@ -254,13 +262,13 @@ impl Shell {
                                 stream,
                                 pending: Vec::new(),
                             });
-                            let _ = self.handle(Input::Opened);
+                            self.act(Input::Opened);
                             // Anything already there is read now: mio reports only changes.
                             socket = true;
                         }
                         Err(why) => {
                             self.trouble = Some(why);
-                            let _ = self.handle(Input::Closed);
+                            self.act(Input::Closed);
                         }
                     }
                 }
@@ -281,7 +289,7 @@ impl Shell {
         let mut bytes = Vec::new();
         let read = c.stream.read(&mut bytes);
         if !bytes.is_empty() {
-            let _ = self.handle(Input::Bytes(&bytes));
+            self.act(Input::Bytes(&bytes));
         }
         match read {
             Ok(true) => self.flush(),
@@ -297,13 +305,13 @@ impl Shell {
                 return;
             };
             self.timers.remove(&timer);
-            let _ = self.handle(Input::Timer(timer));
+            self.act(Input::Timer(timer));
         }
     }
 
     /// Says goodbye: an empty retained presence, then DISCONNECT, written before the socket closes.
     pub fn leave(&mut self) {
-        let _ = self.handle(Input::Leave);
+        self.act(Input::Leave);
         self.close();
     }
 }

@@ -171,7 +171,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
 /// printed once the screen is back).
 fn quit(shell: &mut Shell, code: u8) -> (u8, Option<String>) {
     let refusal = match shell.app.status() {
-        Status::Disconnected(reason) if !reason.is_empty() => Some(reason.clone()),
+        Status::Disconnected(Some(reason)) => Some(reason.to_string()),
         _ => None,
     };
     shell.leave();
@@ -193,7 +193,7 @@ fn on_key(shell: &mut Shell, ui: &mut Ui, key: KeyEvent) -> Action {
         KeyCode::Enter => return submit(shell, ui),
         KeyCode::Esc => {
             ui.said = None;
-            let _ = shell.handle(Input::DismissNotice);
+            shell.act(Input::DismissNotice);
         }
         KeyCode::Tab => switch(shell, ui, 1),
         KeyCode::Char('n') if ctrl => switch(shell, ui, 1),
@@ -246,7 +246,7 @@ fn on_key(shell: &mut Shell, ui: &mut Ui, key: KeyEvent) -> Action {
             });
             if !ui.input.starts_with('/') {
                 // The core tells the room at most every few seconds.
-                let _ = shell.handle(Input::Typing);
+                shell.act(Input::Typing);
             }
         }
         _ => {}
@@ -306,6 +306,6 @@ fn switch(shell: &mut Shell, ui: &mut Ui, by: isize) {
         .cast_unsigned();
     if let Some(conv) = all.get(next).cloned() {
         ui.scroll = 0;
-        let _ = shell.handle(Input::Open(conv));
+        shell.act(Input::Open(conv));
     }
 }

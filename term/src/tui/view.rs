@@ -98,10 +98,8 @@ pub fn draw(
             words.get(1..).unwrap_or_default()
         );
     }
-    if let Status::Disconnected(reason) = app.status() {
-        if !reason.is_empty() {
-            words.push_str(" — /reconnect to try again, Ctrl-C to quit");
-        }
+    if let Status::Disconnected(Some(_)) = app.status() {
+        words.push_str(" — /reconnect to try again, Ctrl-C to quit");
     }
     frame.render_widget(Paragraph::new(words).style(status_style), status);
     draw_input(frame, input, ui);
@@ -326,7 +324,8 @@ fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Ve
     let model = app.model();
     let time = local(item.sent_at, tz)
         .map_or_else(|| "--:--".to_owned(), |z| z.strftime("%H:%M").to_string());
-    let sender_style = if item.is_own() {
+    let delivery = app.delivery(item);
+    let sender_style = if delivery != Delivery::Received {
         Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
     } else {
         Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)
@@ -356,7 +355,7 @@ fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Ve
             notice,
         )),
     }
-    match item.delivery {
+    match delivery {
         Delivery::Pending if app.failed(item.sent_at, wall) => {
             spans.push(Span::styled(
                 " ✗ not delivered (/retry)",
