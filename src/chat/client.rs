@@ -262,6 +262,19 @@ pub struct Published {
     pub pid: Option<u16>,
 }
 
+/// The text a message typed as `typed` carries: trimmed, control characters made visible; refused when empty
+/// or longer than [`MAX_TEXT_BYTES`]. The composer asks it as the user types.
+pub fn outgoing_text(typed: &str) -> Result<String, SendError> {
+    let text = message::clean_text(typed.trim().to_owned());
+    if text.is_empty() {
+        return Err(SendError::Empty);
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(SendError::TooLong(text.len()));
+    }
+    Ok(text)
+}
+
 /// Who a client is and where it starts.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -516,13 +529,7 @@ impl Client {
         now: Millis,
         wall: i64,
     ) -> Result<Published, SendError> {
-        let text = message::clean_text(text.trim().to_owned());
-        if text.is_empty() {
-            return Err(SendError::Empty);
-        }
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(SendError::TooLong(text.len()));
-        }
+        let text = outgoing_text(text)?;
         self.seq += 1;
         let epoch = *self.epoch.get_or_insert(wall);
         let payload = Payload {

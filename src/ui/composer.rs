@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use super::ChatState;
-use crate::chat::client::MAX_TEXT_BYTES;
+use crate::chat::client::{outgoing_text, SendError, MAX_TEXT_BYTES};
 
 /// The message field; Enter sends. Empty or white-space-only text is not sent; too long a text is refused
 /// with a message.
@@ -13,7 +13,7 @@ pub fn Composer() -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let draft = text.get_untracked();
-        if draft.trim().is_empty() {
+        if outgoing_text(&draft) == Err(SendError::Empty) {
             return;
         }
         match state.send(&draft) {
@@ -24,7 +24,12 @@ pub fn Composer() -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     };
-    let too_long = move || text.with(|t| t.trim().len() > MAX_TEXT_BYTES);
+    // The core's rule, asked as the user types: the length of what would be sent.
+    let too_long = move || match text.with(|t| outgoing_text(t)) {
+        Err(SendError::TooLong(len)) => Some(len),
+        _ => None,
+    };
+    let is_too_long = move || too_long().is_some();
     // Joined: the focus goes to the message field (the login form that had it is gone), once it is drawn.
     crate::net::next_frame(|| super::messages::focus("#message"));
 
@@ -32,12 +37,12 @@ pub fn Composer() -> impl IntoView {
         <form class="composer" on:submit=on_submit>
             <label class="visually-hidden" for="message">"Message"</label>
             <input id="message" type="text" autocomplete="off" placeholder="Write a message…"
-                aria-invalid=move || too_long().to_string()
+                aria-invalid=move || is_too_long().to_string()
                 bind:value=text on:input=move |_| state.typing() />
             <button type="submit">"Send"</button>
-            <Show when=too_long>
+            <Show when=is_too_long>
                 <p class="error" role="alert">
-                    {move || format!("Too long: {} of at most {MAX_TEXT_BYTES} bytes.", text.with(|t| t.trim().len()))}
+                    {move || format!("Too long: {} of at most {MAX_TEXT_BYTES} bytes.", too_long().unwrap_or_default())}
                 </p>
             </Show>
             <Show when=move || error.with(Option::is_some)>
