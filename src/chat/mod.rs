@@ -4,6 +4,7 @@
 //! Pure Rust: no web or Leptos types, so it is tested natively and can serve a terminal client too.
 
 pub mod app;
+pub mod cache;
 pub mod client;
 pub mod conversation;
 pub mod message;
