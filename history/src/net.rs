@@ -1,0 +1,121 @@
+//! The only code that touches the network: a blocking TCP connection to the broker, read with a timeout up to
+//! the session's next deadline, and reconnection after 1, 2, 4 … 30 s.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::service::{log, Service};
+
+/// How long connecting, and writing, may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Milliseconds since the process started: the session's clock.
+pub struct Clock(Instant);
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock(Instant::now())
+    }
+
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Serves on `host:port` for ever: connects, serves until the connection ends, waits, connects again. The
+/// wait starts at 1 s and doubles up to 30 s while connections fail; a connection the broker accepted starts
+/// it again at 1 s.
+pub fn run(service: &mut Service, host: &str, port: u16) -> ! {
+    let clock = Clock::new();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match connect(host, port) {
+            Ok(stream) => {
+                let accepted = serve(service, stream, &clock);
+                if accepted {
+                    backoff = Duration::from_secs(1);
+                }
+            }
+            Err(e) => log(&e),
+        }
+        log(&format!("reconnecting in {} s", backoff.as_secs()));
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, IO_TIMEOUT) {
+            Ok(stream) => {
+                stream
+                    .set_nodelay(true)
+                    .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+                    .map_err(|e| format!("cannot set up the connection to {address}: {e}"))?;
+                return Ok(stream);
+            }
+            Err(e) => last = format!("cannot connect to {address}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// One connection, until it ends. Returns whether the broker accepted it (CONNACK).
+fn serve(service: &mut Service, mut stream: TcpStream, clock: &Clock) -> bool {
+    let mut accepted = false;
+    if let Err(e) = service.connect(clock.now()) {
+        log(&format!("cannot connect: {e}"));
+        return false;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = 'connection: loop {
+        while let Some(bytes) = service.poll_transmit() {
+            if let Err(e) = stream.write_all(&bytes) {
+                break 'connection format!("cannot write to the broker: {e}");
+            }
+        }
+        accepted |= service.is_connected();
+        if let Some(reason) = service.take_closed() {
+            break reason.to_string();
+        }
+        let now = clock.now();
+        let deadline = service.poll_timeout();
+        if deadline.is_some_and(|d| now >= d) {
+            if let Err(e) = service.handle_timeout(now) {
+                break e.to_string();
+            }
+            continue;
+        }
+        let wait = deadline.map_or(Duration::from_secs(60), |d| Duration::from_millis(d - now));
+        if let Err(e) = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
+            break format!("cannot wait for the broker: {e}");
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break "the broker closed the connection".to_owned(),
+            Ok(n) => {
+                if let Err(e) = service.handle_bytes(buf.get(..n).unwrap_or_default(), clock.now())
+                {
+                    break e.to_string();
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if let Err(e) = service.handle_timeout(clock.now()) {
+                    break e.to_string();
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break format!("cannot read from the broker: {e}"),
+        }
+    };
+    service.transport_closed();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    log(&format!("disconnected: {ended}"));
+    accepted
+}

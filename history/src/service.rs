@@ -1,0 +1,287 @@
+//! The service over one MQTT session: what it subscribes to, what it keeps, how it answers. Bytes and time
+//! in, bytes out, like the session it drives; [`crate::net`] moves them.
+//!
+//! Messages are kept before they are acknowledged: the PUBACKs the session queues while a batch of bytes is
+//! read go out only once that batch is in the database. If the database fails, the connection is dropped with
+//! them unsent, and the broker (clean session 0) delivers those messages again on the next connection.
+
+use std::fmt;
+
+use mqtt::{CloseReason, Event, Millis, Options, ProtocolError, QoS, Session, SessionError};
+use mqtt_chat::chat::message::{self, Body};
+
+use crate::limit::Limiter;
+use crate::protocol::{self, Refusal, Route};
+use crate::store::{self, New, Store};
+
+/// The service's MQTT user name and client id: the ACL's `user mqtt-chat-history` section.
+pub const NAME: &str = "mqtt-chat-history";
+/// Answers sent and not yet acknowledged by the broker, at most. A request that arrives while this many wait
+/// is dropped (and logged): answers are up to 1.25 MB each, and a broker that does not acknowledge them must
+/// not make the service hold them all.
+pub const MAX_IN_FLIGHT: usize = 100;
+
+/// Why the connection must end (the session is closed already, or [`Service::transport_closed`] must be
+/// called).
+#[derive(Debug)]
+pub enum Trouble {
+    Protocol(ProtocolError),
+    Session(SessionError),
+    Storage(store::Error),
+}
+
+impl fmt::Display for Trouble {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Protocol(e) => write!(f, "the broker broke the protocol: {e}"),
+            Self::Session(e) => write!(f, "{e}"),
+            Self::Storage(e) => write!(f, "the database failed: {e}"),
+        }
+    }
+}
+
+/// One room message or history entry read, waiting to be kept.
+struct Pending {
+    room: String,
+    sender: String,
+    id: String,
+    text: String,
+    sent_at: i64,
+}
+
+pub struct Service {
+    session: Session,
+    store: Store,
+    limiter: Limiter,
+    /// The packet id of the SUBSCRIBE after the histories' one: once its SUBACK is in, every retained history
+    /// has arrived, and the histories are unsubscribed.
+    barrier: Option<u16>,
+    pending: Vec<Pending>,
+    closed: Option<CloseReason>,
+    /// Counters for the log.
+    pub kept: usize,
+    pub answered: usize,
+}
+
+impl Service {
+    pub fn new(password: Option<Vec<u8>>, store: Store) -> Service {
+        let mut options = Options::new(NAME);
+        // The broker keeps the subscriptions and queues what arrives while the service is away.
+        options.clean_session = false;
+        options.keep_alive = mqtt_chat::chat::client::KEEP_ALIVE_SECS;
+        options.username = Some(NAME.to_owned());
+        options.password = password;
+        options.max_packet_size = mqtt_chat::chat::client::MAX_PACKET_BYTES;
+        Service {
+            session: Session::new(options),
+            store,
+            limiter: Limiter::default(),
+            barrier: None,
+            pending: Vec::new(),
+            closed: None,
+            kept: 0,
+            answered: 0,
+        }
+    }
+
+    /// A transport is open: CONNECT goes out.
+    pub fn connect(&mut self, now: Millis) -> Result<(), Trouble> {
+        self.closed = None;
+        self.barrier = None;
+        self.session.connect(now).map_err(Trouble::Session)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.session.is_connected()
+    }
+
+    /// Bytes from the broker. On `Err` the connection must be closed without sending what is queued.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Millis) -> Result<(), Trouble> {
+        let read = self.session.handle_bytes(bytes, now);
+        let handled = self.handle_events(now);
+        read.map_err(Trouble::Protocol)?;
+        handled
+    }
+
+    pub fn handle_timeout(&mut self, now: Millis) -> Result<(), Trouble> {
+        self.session.handle_timeout(now);
+        self.limiter.forget_idle(now);
+        self.handle_events(now)
+    }
+
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.session.poll_timeout()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.session.poll_transmit()
+    }
+
+    /// The connection is over, and why, once.
+    pub fn take_closed(&mut self) -> Option<CloseReason> {
+        self.closed.take()
+    }
+
+    /// The transport closed, or is being closed after a [`Trouble`]: nothing queued goes out.
+    pub fn transport_closed(&mut self) {
+        self.session.transport_closed();
+        self.pending.clear();
+        while let Some(event) = self.session.poll_event() {
+            if let Event::Closed(reason) = event {
+                self.closed = Some(reason);
+            }
+        }
+    }
+
+    fn handle_events(&mut self, now: Millis) -> Result<(), Trouble> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Connected { session_present } => self.on_connected(session_present, now)?,
+                Event::Message(m) => self.on_message(&m.topic, &m.payload, now)?,
+                Event::Oversized(o) => log(&format!(
+                    "skipped a message of {} bytes on {} (over the size limit)",
+                    o.payload_len, o.topic
+                )),
+                Event::Subscribed { pid, granted } => {
+                    self.on_subscribed(pid.get(), &granted, now)?
+                }
+                Event::Delivered(_) | Event::Unsubscribed(_) => {}
+                Event::Closed(reason) => self.closed = Some(reason),
+            }
+        }
+        self.flush()
+    }
+
+    /// Histories first, at QoS 0 (retained messages at QoS 0 are not held back by the broker's in-flight
+    /// window, so they all arrive before the next SUBACK); then the live messages and the requests.
+    fn on_connected(&mut self, session_present: bool, now: Millis) -> Result<(), Trouble> {
+        log(&format!(
+            "connected (the broker {} this service's session)",
+            if session_present { "kept" } else { "had no" }
+        ));
+        let s = &mut self.session;
+        s.subscribe(&[(protocol::HISTORIES_FILTER, QoS::AtMostOnce)], now)
+            .map_err(Trouble::Session)?;
+        let live = [
+            (protocol::MESSAGES_FILTER, QoS::AtLeastOnce),
+            (protocol::REQUESTS_FILTER, QoS::AtLeastOnce),
+        ];
+        let pid = s.subscribe(&live, now).map_err(Trouble::Session)?;
+        self.barrier = Some(pid.get());
+        Ok(())
+    }
+
+    fn on_subscribed(
+        &mut self,
+        pid: u16,
+        granted: &[Option<QoS>],
+        now: Millis,
+    ) -> Result<(), Trouble> {
+        if granted.iter().any(Option::is_none) {
+            log("the broker refused a subscription: is the ACL's `user mqtt-chat-history` section there?");
+        }
+        if self.barrier == Some(pid) {
+            self.barrier = None;
+            self.session
+                .unsubscribe(&[protocol::HISTORIES_FILTER], now)
+                .map_err(Trouble::Session)?;
+            self.flush()?;
+            log(&format!("histories read; {} messages kept", self.kept));
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8], now: Millis) -> Result<(), Trouble> {
+        match protocol::route(topic) {
+            Some(Route::Message { room, sender }) => {
+                if let Body::Chat(p) = message::parse(payload) {
+                    self.pending.push(Pending {
+                        room: room.to_owned(),
+                        sender: sender.to_owned(),
+                        id: p.id,
+                        text: p.text,
+                        sent_at: p.sent_at,
+                    });
+                }
+            }
+            Some(Route::History { room, sender }) => {
+                for p in message::parse_history(payload).unwrap_or_default() {
+                    self.pending.push(Pending {
+                        room: room.to_owned(),
+                        sender: sender.to_owned(),
+                        id: p.id,
+                        text: p.text,
+                        sent_at: p.sent_at,
+                    });
+                }
+            }
+            Some(Route::Request { room, user }) => {
+                // What arrived before the request is in the database before it is answered.
+                self.flush()?;
+                self.on_request(room, user, payload, now)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn on_request(
+        &mut self,
+        room: &str,
+        user: &str,
+        payload: &[u8],
+        now: Millis,
+    ) -> Result<(), Trouble> {
+        if self.session.in_flight() >= MAX_IN_FLIGHT {
+            log(&format!(
+                "busy: a request from {user} dropped ({MAX_IN_FLIGHT} answers unacknowledged)"
+            ));
+            return Ok(());
+        }
+        let allowed = self.limiter.allow(user, now);
+        let answer = match protocol::parse_request(payload) {
+            Err(Refusal::Silent) => return Ok(()),
+            Err(Refusal::Error { req, error }) => protocol::error(&req, &error),
+            Ok(request) if !allowed => protocol::error(&request.req, "too many requests"),
+            Ok(request) => match self.store.page(room, request.before, request.limit) {
+                Ok(page) => protocol::answer(&request.req, room, &page.newest_first, page.older),
+                Err(e) => {
+                    log(&format!("the database failed to answer {user}: {e}"));
+                    protocol::error(&request.req, "the history is not available")
+                }
+            },
+        };
+        let topic = protocol::answer_topic(user, room);
+        self.session
+            .publish(&topic, &answer, QoS::AtLeastOnce, false, now)
+            .map_err(Trouble::Session)?;
+        self.answered += 1;
+        Ok(())
+    }
+
+    /// Keeps what was read.
+    fn flush(&mut self) -> Result<(), Trouble> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<New<'_>> = self
+            .pending
+            .iter()
+            .map(|p| New {
+                room: &p.room,
+                sender: &p.sender,
+                id: &p.id,
+                text: &p.text,
+                sent_at: p.sent_at,
+            })
+            .collect();
+        let added = self.store.insert(&batch).map_err(Trouble::Storage)?;
+        self.kept += added;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+pub fn log(line: &str) {
+    eprintln!("{NAME}: {line}");
+}
