@@ -14,7 +14,8 @@ requests (docs/history-service.md)
 Usage: mqtt-chat-history [OPTIONS]
 
 Options:
-  --broker URL          mqtt://HOST[:PORT] (MQTT over TCP, port 1883 unless named)
+  --broker URL          mqtt://HOST[:PORT] (MQTT over TCP, port 1883 unless named), or unix:PATH
+                        (MQTT over the broker's unix socket, as scripts/serve's broker has)
                         [default: mqtt://127.0.0.1:1883]
   --password-file FILE  accounts mode: the password of the broker account mqtt-chat-history is the
                         first line of FILE
@@ -27,10 +28,26 @@ reconnecting after 1, 2, 4 ... 30 s. Exit status: 2 usage; 1 the database or the
 used.
 ";
 
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broker {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "mqtt://[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "mqtt://{host}:{port}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
-    pub host: String,
-    pub port: u16,
+    pub broker: Broker,
     pub password_file: Option<PathBuf>,
     pub db: Option<PathBuf>,
 }
@@ -64,10 +81,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let (host, port) = tcp_address(&broker)?;
+    let broker = match broker.strip_prefix("unix:") {
+        Some("") => return Err("--broker: unix: needs the path of the socket".to_owned()),
+        Some(path) => Broker::Unix(PathBuf::from(path)),
+        None => {
+            let (host, port) = tcp_address(&broker)?;
+            Broker::Tcp { host, port }
+        }
+    };
     Ok(Parsed::Run(Args {
-        host,
-        port,
+        broker,
         password_file,
         db,
     }))
@@ -140,8 +163,10 @@ mod tests {
         assert_eq!(
             run(&[]),
             Ok(Parsed::Run(Args {
-                host: "127.0.0.1".into(),
-                port: 1883,
+                broker: Broker::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1883
+                },
                 password_file: None,
                 db: None
             }))
@@ -156,18 +181,25 @@ mod tests {
                 "p"
             ]),
             Ok(Parsed::Run(Args {
-                host: "::1".into(),
-                port: 1999,
+                broker: Broker::Tcp {
+                    host: "::1".into(),
+                    port: 1999
+                },
                 password_file: Some("p".into()),
                 db: Some("/x.db".into())
             }))
         );
+        assert!(matches!(
+            run(&["--broker", "unix:/srv/b.sock"]),
+            Ok(Parsed::Run(Args { broker: Broker::Unix(p), .. })) if p == Path::new("/srv/b.sock")
+        ));
         assert_eq!(run(&["--help"]), Ok(Parsed::Help));
         for bad in [
             &["--broker", "ws://h:1"][..],
             &["--broker", "mqtt://h:99999"],
             &["--broker", "mqtt://:1"],
             &["--broker", "mqtt://h/x"],
+            &["--broker", "unix:"],
             &["--what"],
             &["--db"],
         ] {

@@ -68,11 +68,10 @@ fn start() -> Result<Never, (u8, String)> {
         .count()
         .map_err(|e| (1, format!("cannot read the database {}: {e}", db.display())))?;
     log(&format!(
-        "{count} messages in {}; broker mqtt://{}:{}",
+        "{count} messages in {}; broker {}",
         db.display(),
-        args.host,
-        args.port
+        args.broker
     ));
     let mut service = Service::new(password, store);
-    net::run(&mut service, &args.host, args.port)
+    net::run(&mut service, &args.broker)
 }

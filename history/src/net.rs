@@ -1,10 +1,12 @@
-//! The only code that touches the network: a blocking TCP connection to the broker, read with a timeout up to
-//! the session's next deadline, and reconnection after 1, 2, 4 … 30 s.
+//! The only code that touches the network: a blocking connection to the broker (TCP, or its unix socket),
+//! read with a timeout up to the session's next deadline, and reconnection after 1, 2, 4 … 30 s.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use crate::args::Broker;
 use crate::service::{log, Service};
 
 /// How long connecting, and writing, may take.
@@ -25,14 +27,55 @@ impl Clock {
     }
 }
 
-/// Serves on `host:port` for ever: connects, serves until the connection ends, waits, connects again. The
+/// A connection to the broker.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, wait: Duration) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(Some(wait)),
+            Self::Unix(s) => s.set_read_timeout(Some(wait)),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.write_all(bytes),
+            Self::Unix(s) => s.write_all(bytes),
+        }
+    }
+
+    /// The connection is over either way: a failure to shut it down leaves nothing to do.
+    fn shutdown(&self) {
+        let _ = match self {
+            Self::Tcp(s) => s.shutdown(Shutdown::Both),
+            Self::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+/// Serves on `broker` for ever: connects, serves until the connection ends, waits, connects again. The
 /// wait starts at 1 s and doubles up to 30 s while connections fail; a connection the broker accepted starts
 /// it again at 1 s.
-pub fn run(service: &mut Service, host: &str, port: u16) -> ! {
+pub fn run(service: &mut Service, broker: &Broker) -> ! {
     let clock = Clock::new();
     let mut backoff = Duration::from_secs(1);
     loop {
-        match connect(host, port) {
+        let stream = match broker {
+            Broker::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
+            Broker::Unix(path) => unix(path).map(Stream::Unix),
+        };
+        match stream {
             Ok(stream) => {
                 let accepted = serve(service, stream, &clock);
                 if accepted {
@@ -47,7 +90,16 @@ pub fn run(service: &mut Service, host: &str, port: u16) -> ! {
     }
 }
 
-fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+fn unix(path: &std::path::Path) -> Result<UnixStream, String> {
+    let stream = UnixStream::connect(path)
+        .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| format!("cannot set up the connection to {}: {e}", path.display()))?;
+    Ok(stream)
+}
+
+fn tcp(host: &str, port: u16) -> Result<TcpStream, String> {
     let addresses = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?;
@@ -68,7 +120,7 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
 }
 
 /// One connection, until it ends. Returns whether the broker accepted it (CONNACK).
-fn serve(service: &mut Service, mut stream: TcpStream, clock: &Clock) -> bool {
+fn serve(service: &mut Service, mut stream: Stream, clock: &Clock) -> bool {
     let mut accepted = false;
     if let Err(e) = service.connect(clock.now()) {
         log(&format!("cannot connect: {e}"));
@@ -94,7 +146,7 @@ fn serve(service: &mut Service, mut stream: TcpStream, clock: &Clock) -> bool {
             continue;
         }
         let wait = deadline.map_or(Duration::from_secs(60), |d| Duration::from_millis(d - now));
-        if let Err(e) = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))) {
+        if let Err(e) = stream.set_read_timeout(wait.max(Duration::from_millis(1))) {
             break format!("cannot wait for the broker: {e}");
         }
         match stream.read(&mut buf) {
@@ -115,7 +167,7 @@ fn serve(service: &mut Service, mut stream: TcpStream, clock: &Clock) -> bool {
         }
     };
     service.transport_closed();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    stream.shutdown();
     log(&format!("disconnected: {ended}"));
     accepted
 }

@@ -46,10 +46,17 @@ struct Broker {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// The unix socket, in accounts mode.
+    socket: Option<PathBuf>,
 }
 
 impl Broker {
     fn start() -> Broker {
+        Self::start_with(&[])
+    }
+
+    /// With `accounts` (name, password): accounts mode as scripts/serve runs it, and a unix socket too.
+    fn start_with(accounts: &[(&str, &str)]) -> Broker {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let (tcp, ws) = (free_port(), free_port());
         let dir = temp_dir("broker");
@@ -85,6 +92,32 @@ impl Broker {
             listeners, 2,
             "mosquitto.conf: a TCP listener, then a WebSocket one"
         );
+        let mut config = config;
+        let mut socket = None;
+        if !accounts.is_empty() {
+            let passwords = dir.join("passwords");
+            for (i, (name, password)) in accounts.iter().enumerate() {
+                let mut add = Command::new("mosquitto_passwd");
+                if i == 0 {
+                    add.arg("-c");
+                }
+                let status = add
+                    .arg("-b")
+                    .arg(&passwords)
+                    .args([name, password])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            set_mode(&passwords, 0o644);
+            let path = data.join("mosquitto.sock");
+            config.retain(|line| line != "allow_anonymous true");
+            config.push("allow_anonymous false".into());
+            config.push(format!("password_file {}", passwords.display()));
+            config.push(format!("listener 0 {}", path.display()));
+            config.push("max_qos 1".into());
+            socket = Some(path);
+        }
         let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, config.join("\n")).unwrap();
         set_mode(&conf, 0o644);
@@ -99,9 +132,12 @@ impl Broker {
             child,
             port: tcp,
             dir,
+            socket,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+        while TcpStream::connect(("127.0.0.1", tcp)).is_err()
+            || broker.socket.as_ref().is_some_and(|s| !s.exists())
+        {
             assert!(Instant::now() < deadline, "mosquitto is not listening");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -126,9 +162,21 @@ struct History {
 impl History {
     /// Starts the service on `broker` with the database `db`, and waits until it has read the histories.
     fn start(broker: &Broker, db: &Path) -> History {
+        Self::start_with(&[format!("mqtt://127.0.0.1:{}", broker.port)], db)
+    }
+
+    /// Starts the service with `--broker` and what follows it in `args`, and waits until it has read the
+    /// histories.
+    fn start_with(args: &[String], db: &Path) -> History {
+        let history = Self::spawn(args, db);
+        history.wait_log("histories read");
+        history
+    }
+
+    fn spawn(args: &[String], db: &Path) -> History {
         let mut child = Command::new(SERVICE)
             .arg("--broker")
-            .arg(format!("mqtt://127.0.0.1:{}", broker.port))
+            .args(args)
             .arg("--db")
             .arg(db)
             .stdin(Stdio::null())
@@ -144,17 +192,20 @@ impl History {
                 into.lock().unwrap().push(line);
             }
         });
-        let history = History { child, log };
+        History { child, log }
+    }
+
+    /// Waits until a line of its log holds `text`.
+    fn wait_log(&self, text: &str) {
         let deadline = Instant::now() + WAIT;
-        while !history.lines().iter().any(|l| l.contains("histories read")) {
+        while !self.lines().iter().any(|l| l.contains(text)) {
             assert!(
                 Instant::now() < deadline,
-                "the service did not start: {:#?}",
-                history.lines()
+                "the service never logged {text:?}: {:#?}",
+                self.lines()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        history
     }
 
     fn lines(&self) -> Vec<String> {
@@ -181,9 +232,14 @@ struct Client {
 
 impl Client {
     fn connect(broker: &Broker, user: &str) -> Client {
+        Self::connect_with(broker, user, None)
+    }
+
+    fn connect_with(broker: &Broker, user: &str, password: Option<&str>) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
         let mut options = Options::new(format!("test-{user}-{}", free_port()));
         options.username = Some(user.to_owned());
+        options.password = password.map(|p| p.as_bytes().to_vec());
         options.max_packet_size = MAX_PACKET_BYTES;
         let mut client = Client {
             stream,
@@ -312,7 +368,10 @@ struct Asker {
 
 impl Asker {
     fn new(broker: &Broker, user: &str) -> Asker {
-        let mut client = Client::connect(broker, user);
+        Self::with(Client::connect(broker, user), user)
+    }
+
+    fn with(mut client: Client, user: &str) -> Asker {
         let granted = client.subscribe(&format!("chat/users/{user}/earlier/+"));
         assert_eq!(granted, Some(QoS::AtLeastOnce));
         Asker {
@@ -697,5 +756,36 @@ fn the_database_and_the_queue_survive_a_restart_of_the_service() {
     ann.say("ann", "general", "after", "after the restart", 3_000);
     let answer = bob.ask_until("general", 10, |a| ids(a).len() == 3);
     assert_eq!(ids(&answer), ["before", "while", "after"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn in_accounts_mode_it_logs_in_with_its_password_over_the_unix_socket() {
+    let broker = Broker::start_with(&[
+        ("mqtt-chat-history", "service-secret"),
+        ("ann", "ann-secret"),
+        ("bob", "bob-secret"),
+    ]);
+    let dir = temp_dir("db");
+    let password = dir.join("password");
+    std::fs::write(&password, "service-secret\n").unwrap();
+    let socket = format!("unix:{}", broker.socket.as_ref().unwrap().display());
+    let args = [
+        socket,
+        "--password-file".into(),
+        password.display().to_string(),
+    ];
+    let _history = History::start_with(&args, &dir.join("history.sqlite3"));
+    let mut ann = Client::connect_with(&broker, "ann", Some("ann-secret"));
+    ann.say("ann", "general", "a1", "hi", 1_000);
+    let bob = Client::connect_with(&broker, "bob", Some("bob-secret"));
+    let mut bob = Asker::with(bob, "bob");
+    let answer = bob.ask_until("general", 10, |a| !ids(a).is_empty());
+    assert_eq!(ids(&answer), ["a1"]);
+    // A wrong password is refused, and the service says so and keeps trying.
+    std::fs::write(&password, "wrong\n").unwrap();
+    let wrong = History::spawn(&args, &dir.join("other.sqlite3"));
+    wrong.wait_log("refused the connection");
+    wrong.wait_log("reconnecting in 1 s");
     let _ = std::fs::remove_dir_all(dir);
 }
