@@ -317,17 +317,21 @@ async function assertMarked(scope, what, why) {
  * no presence (which the open tabs would get live), and gives a new tab, which reads the 3 MB retained
  * history on joining, 15 s.
  */
+/** Where `sender` keeps their retained history of `room` whose newest message is of Unix ms `at`. */
+const historyTopic = (sender, at, room = 'general') =>
+  `chat/rooms/${room}/history/${new Date(at).toISOString().slice(0, 10)}/${sender}`;
+
 async function oversized(label, { limited }) {
   const scene = await openScene({ without: limited ? undefined : SIZE_LIMITS });
   try {
+    const at = Date.now();
     const topics = {
-      history: 'chat/rooms/general/history/eve',
+      history: historyTopic('eve', at),
       presence: 'chat/users/eve/presence/x',
       message: 'chat/rooms/general/messages/eve',
     };
     const sizes = limited ? { history: MB3, presence: MB3, message: MB3 } : { history: MB3, message: 1_400_000 };
     for (const what of Object.keys(topics)) if (!sizes[what]) delete topics[what];
-    const at = Date.now();
     const files = {
       history: writeJson(scene, 'big-history.json', sizes.history, (pad) => [{ id: 'big-h', text: pad, sent_at: at }]),
       presence: sizes.presence && writeJson(scene, 'big-presence.json', sizes.presence, (pad) => ({ browser: 'b', rooms: ['general'], since: at, pad })),
@@ -440,8 +444,8 @@ describe('one hostile user with a stock MQTT client cannot take the chat down (i
   test('a history of 10,000 entries shows its newest 50, and a presence in 10,000 rooms floods nothing', T, async () => {
     const scene = await openScene();
     try {
-      const topics = { history: 'chat/rooms/general/history/eve', presence: 'chat/users/eve/presence/x' };
       const base = Date.now() - 3_600_000;
+      const topics = { history: historyTopic('eve', base + 9_999 * 100), presence: 'chat/users/eve/presence/x' };
       const entries = Array.from({ length: 10_000 }, (_, i) => ({
         id: `h${i}`, text: `eve old ${String(i).padStart(5, '0')}`, sent_at: base + i * 100,
       }));

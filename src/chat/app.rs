@@ -614,7 +614,7 @@ impl App {
         for (to, payload) in self.outbox.pending() {
             if let Some(room) = to.room() {
                 if !self.model.rooms().iter().any(|r| r == room) {
-                    if let Err(e) = client.join_room(room, &self.model.rooms(), env.now) {
+                    if let Err(e) = client.join_room(room, &self.model.rooms(), env.now, env.wall) {
                         self.notice = Some(Notice::Refused(e.into()));
                         continue;
                     }
@@ -732,7 +732,7 @@ impl App {
             let rooms = self.model.rooms();
             if !rooms.iter().any(|r| r == room) {
                 let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
-                client.join_room(room, &rooms, env.now)?;
+                client.join_room(room, &rooms, env.now, env.wall)?;
             }
         }
         self.out.push_back(Output::Show(conv.clone()));

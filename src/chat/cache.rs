@@ -44,7 +44,10 @@ pub enum Write {
     Put(Row),
     Delete(RowKey),
     /// Adds or replaces a conversation's row (JSON).
-    PutConversation { conversation: String, value: String },
+    PutConversation {
+        conversation: String,
+        value: String,
+    },
     /// Removes a conversation's row and every message row of it.
     DeleteConversation(String),
     /// Moves a row that could not be read out of the way, into a store of its own, kept for inspection.

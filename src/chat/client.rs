@@ -49,6 +49,15 @@ pub const PING_INTERVAL_MS: u64 = 60_000;
 pub const NUDGE_MS: u64 = 4;
 /// See [`NUDGE_MS`].
 pub const NUDGE_FOR_MS: u64 = 60_000;
+/// The days a join reads retained histories from, in steps: today; then the 6 days before; then the 23
+/// before those; then the rest of the year (days back from today, inclusive). A step is read only while
+/// fewer than [`HISTORY_LEN`] messages of the days read so far have arrived, so a join costs one retained
+/// message per person who posted in the days read — in a busy room, today's posters — not one per person who
+/// ever posted there.
+pub const HISTORY_STEPS: [(i64, i64); 4] = [(0, 0), (1, 6), (7, 29), (30, 364)];
+/// A day in ms.
+const DAY_MS: i64 = 86_400_000;
+
 /// A typing notice is repeated at most this often while the user types (ms).
 pub const TYPING_REPEAT_MS: u64 = 2_000;
 
@@ -295,6 +304,21 @@ enum Phase {
     Online,
 }
 
+/// How far a room's retained histories have been read on this connection (see [`HISTORY_STEPS`]).
+#[derive(Debug, Clone, Default)]
+struct Reading {
+    step: usize,
+    /// Unix ms of the start of the oldest day read so far.
+    since: i64,
+    /// Messages read dated `since` or later.
+    count: usize,
+    /// The senders whose history was counted (a history may arrive through two filters).
+    counted: HashSet<String>,
+    /// Whether a retained history of this user arrived: none at all, while this tab holds messages, is a
+    /// history the broker lost (a crash, a deleted persistence file), published again from here.
+    own_seen: bool,
+}
+
 /// One user's chat over one MQTT session: the chat's topics and payloads. It keeps what the protocol needs
 /// (the session, the subscriptions in flight, this user's retained histories) and nothing the core keeps
 /// already: the rooms are the core's (passed in where needed), each message is kept once by the timelines,
@@ -308,9 +332,17 @@ pub struct Client {
     sync_pid: Option<u16>,
     /// The filters of each SUBSCRIBE awaiting its SUBACK, to name a refused one.
     subscribing: SortedMap<u16, Vec<String>>,
-    /// Rooms whose history filters to unsubscribe once the SUBACK with this packet id arrives: the retained
-    /// histories (sent at QoS 0, so never held back by the in-flight window) have all arrived before it.
+    /// Rooms whose step of reading histories ends when the SUBACK or UNSUBACK with this packet id arrives:
+    /// the retained histories (sent at QoS 0, so never held back by the in-flight window) of the SUBSCRIBE
+    /// before it have all arrived by then.
     history_reads: SortedMap<u16, Vec<String>>,
+    /// The history filters of a room's first step, to unsubscribe when it ends.
+    history_filters: SortedMap<String, Vec<String>>,
+    /// The rooms whose histories are being read on this connection, and how far.
+    reading: SortedMap<String, Reading>,
+    /// The days (topics) where this user's retained history of a room is known to be: normally one; `None`
+    /// is the one-level topic of earlier versions. Cleared when the history moves to a newer day.
+    history_days: SortedMap<String, Vec<Option<String>>>,
     /// Rooms whose retained history of this user was read on this connection. Only those are republished
     /// at once: a message sent before (offline, or resent from the outbox after a reload) must not replace
     /// older history that was not read yet.
@@ -359,6 +391,9 @@ impl Client {
             sync_pid: None,
             subscribing: SortedMap::default(),
             history_reads: SortedMap::default(),
+            history_filters: SortedMap::default(),
+            reading: SortedMap::default(),
+            history_days: SortedMap::default(),
             history_read: HashSet::new(),
             history_unsaved: HashSet::new(),
             since: 0,
@@ -457,6 +492,7 @@ impl Client {
         room: &str,
         rooms: &[String],
         now: Millis,
+        wall: i64,
     ) -> Result<(), JoinError> {
         let room = names::validate(room)?;
         if rooms.iter().any(|r| r == room) {
@@ -469,7 +505,7 @@ impl Client {
             let room = room.to_owned();
             let mut after = rooms.to_vec();
             after.push(room.clone());
-            self.subscribe_rooms(&[room], Vec::new(), false, now)
+            self.subscribe_rooms(&[room], Vec::new(), false, now, wall)
                 .map_err(JoinError::Subscribe)?;
             self.publish_presence(&after, now);
         }
@@ -480,12 +516,19 @@ impl Client {
     pub fn leave_room(&mut self, room: &str, rooms: &[String], now: Millis) {
         if self.session.is_connected() {
             let [messages, typing] = topic::room_filters(room);
-            let gone = self
-                .session
-                .unsubscribe(&[&messages, &typing, &topic::history_filter(room)], now);
+            let gone = self.session.unsubscribe(&[&messages, &typing], now);
             self.check(Duty::Unsubscribe, gone);
+            // A history still being read stops at the end of its step.
+            self.reading.remove(room);
             self.publish_presence(rooms, now);
         }
+    }
+
+    /// Adds own messages of `room` that this device kept to what this user's history is known to hold: when
+    /// the broker's history is read, whatever it lacks of them is published again (a broker that lost its last
+    /// seconds, or its whole persistence file).
+    pub fn seed_history(&mut self, room: &str, kept: &[Payload]) {
+        merge(self.history.get_or_default(room.to_owned()), kept);
     }
 
     /// Reports what the session refused of something the chat does on its own.
@@ -595,16 +638,38 @@ impl Client {
         true
     }
 
+    /// Publishes this user's history of `room` (retained) under the day of its newest message, and clears the
+    /// topics where it was before (an older day, the one-level topic of an earlier version).
     fn publish_history(&mut self, room: &str, now: Millis) {
-        let Some(list) = self.history.get(room) else {
+        let Some(newest) = self.history.get(room).and_then(|l| l.last()) else {
             return;
         };
-        let json = message::to_json(list);
-        let topic = topic::history(room, &self.id.name);
-        let saved = self
-            .session
-            .publish(&topic, &json, QoS::AtLeastOnce, true, now);
+        let day = topic::day(newest.sent_at);
+        let json = message::to_json(&self.history.get(room));
+        let me = self.id.name.clone();
+        let saved = self.session.publish(
+            &topic::history(room, &day, &me),
+            &json,
+            QoS::AtLeastOnce,
+            true,
+            now,
+        );
         self.check(Duty::History, saved);
+        let before = self
+            .history_days
+            .insert(room.to_owned(), vec![Some(day.clone())])
+            .unwrap_or_default();
+        for old in before {
+            let topic = match old.as_deref() {
+                Some(d) if d == day => continue,
+                Some(d) => topic::history(room, d, &me),
+                None => topic::legacy_history(room, &me),
+            };
+            let cleared = self
+                .session
+                .publish(&topic, b"", QoS::AtLeastOnce, true, now);
+            self.check(Duty::History, cleared);
+        }
     }
 
     fn publish_presence(&mut self, rooms: &[String], now: Millis) {
@@ -629,14 +694,14 @@ impl Client {
             match event {
                 Event::Connected { .. } => {
                     self.since = wall;
-                    self.on_connected(rooms, now);
+                    self.on_connected(rooms, now, wall);
                 }
                 Event::Message(m) => self.on_message(&m.topic, &m.payload, m.retain, now, wall),
                 Event::Delivered(pid) => self.events.push_back(ChatEvent::Delivered(pid.get())),
                 Event::Subscribed { pid, granted } => {
-                    self.on_subscribed(pid.get(), &granted, rooms, now);
+                    self.on_subscribed(pid.get(), &granted, rooms, now, wall);
                 }
-                Event::Unsubscribed(_) => {}
+                Event::Unsubscribed(pid) => self.on_history_step(pid.get(), rooms, now, wall),
                 Event::Oversized(o) => self.on_oversized(&o.topic, o.payload_len, wall),
                 Event::Closed(reason) => {
                     self.phase = Phase::Offline;
@@ -649,15 +714,17 @@ impl Client {
     /// Subscribes in two steps: presence first (QoS 0, so its retained messages are not held back by the
     /// in-flight window), then rooms and direct messages. When the second SUBACK arrives, every retained
     /// presence has arrived before it, and the name check can be made.
-    fn on_connected(&mut self, rooms: &[String], now: Millis) {
+    fn on_connected(&mut self, rooms: &[String], now: Millis, wall: i64) {
         self.phase = Phase::Syncing;
         self.name_taken = false;
         self.subscribing.clear();
         self.history_reads.clear();
+        self.history_filters.clear();
+        self.reading.clear();
         // Other tabs of this user may have written while this one was away: read again before writing.
         self.history_read.clear();
         let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
-        match self.subscribe_rooms(rooms, extra, true, now) {
+        match self.subscribe_rooms(rooms, extra, true, now, wall) {
             Ok(pid) => self.sync_pid = Some(pid),
             Err(e) => self
                 .events
@@ -665,23 +732,41 @@ impl Client {
         }
     }
 
-    /// Two SUBSCRIBEs: first (if `presence`) presence and the rooms' histories at QoS 0 (retained messages at QoS 0 are
-    /// not held back by the broker's in-flight window), then the rooms' live traffic and `extra`. When the
-    /// second SUBACK arrives, every retained message of the first has arrived before it: the name check can
-    /// be made and the histories are unsubscribed. Returns the second SUBSCRIBE's packet id.
+    /// Two SUBSCRIBEs: first (if `presence`) presence and the rooms' histories of today and this user's own,
+    /// at QoS 0 (retained messages at QoS 0 are not held back by the broker's in-flight window), then the
+    /// rooms' live traffic and `extra`. When the second SUBACK arrives, every retained message of the first has
+    /// arrived before it: the name check can be made, the histories are unsubscribed and older days read if
+    /// needed ([`HISTORY_STEPS`]). Returns the second SUBSCRIBE's packet id.
     fn subscribe_rooms(
         &mut self,
         rooms: &[String],
         extra: Vec<(String, QoS)>,
         presence: bool,
         now: Millis,
+        wall: i64,
     ) -> Result<u16, SessionError> {
         let mut first = Vec::new();
         if presence {
             first.push((topic::presence_filter(), QoS::AtMostOnce));
         }
-        let histories: Vec<String> = rooms.iter().map(|r| topic::history_filter(r)).collect();
-        first.extend(histories.iter().map(|h| (h.clone(), QoS::AtMostOnce)));
+        let today = topic::day(wall);
+        for room in rooms {
+            let filters = vec![
+                topic::history_day_filter(room, &today),
+                topic::own_history_filter(room, &self.id.name),
+                topic::legacy_history(room, &self.id.name),
+            ];
+            first.extend(filters.iter().map(|f| (f.clone(), QoS::AtMostOnce)));
+            self.history_filters.insert(room.clone(), filters);
+            let since = wall.div_euclid(DAY_MS) * DAY_MS;
+            self.reading.insert(
+                room.clone(),
+                Reading {
+                    since,
+                    ..Reading::default()
+                },
+            );
+        }
         let mut second = Vec::new();
         for room in rooms {
             let [messages, typing] = topic::room_filters(room);
@@ -700,7 +785,14 @@ impl Client {
         Ok(last)
     }
 
-    fn on_subscribed(&mut self, pid: u16, granted: &[Option<QoS>], rooms: &[String], now: Millis) {
+    fn on_subscribed(
+        &mut self,
+        pid: u16,
+        granted: &[Option<QoS>],
+        rooms: &[String],
+        now: Millis,
+        wall: i64,
+    ) {
         let filters = self.subscribing.remove(&pid).unwrap_or_default();
         for (filter, g) in filters.iter().zip(granted) {
             if g.is_none() {
@@ -708,20 +800,7 @@ impl Client {
                     .push_back(ChatEvent::SubscriptionRefused(filter.clone()));
             }
         }
-        if let Some(rooms) = self.history_reads.remove(&pid) {
-            let filters: Vec<String> = rooms.iter().map(|r| topic::history_filter(r)).collect();
-            let list: Vec<&str> = filters.iter().map(String::as_str).collect();
-            if !list.is_empty() {
-                let done = self.session.unsubscribe(&list, now);
-                self.check(Duty::Unsubscribe, done);
-            }
-            for room in rooms {
-                if self.history_unsaved.remove(&room) {
-                    self.publish_history(&room, now);
-                }
-                self.history_read.insert(room);
-            }
-        }
+        self.on_history_step(pid, rooms, now, wall);
         if self.sync_pid != Some(pid) {
             return;
         }
@@ -739,6 +818,79 @@ impl Client {
         self.phase = Phase::Online;
         self.publish_presence(rooms, now);
         self.events.push_back(ChatEvent::Connected);
+    }
+
+    /// A step of reading histories ended (the SUBACK or UNSUBACK `pid`): this user's history is merged and
+    /// published if the broker's lacks what this tab holds, and older days are read while too few messages
+    /// arrived. `joined`: the rooms this tab is in now.
+    fn on_history_step(&mut self, pid: u16, joined: &[String], now: Millis, wall: i64) {
+        let Some(rooms) = self.history_reads.remove(&pid) else {
+            return;
+        };
+        let mut first_step: Vec<String> = Vec::new();
+        for room in &rooms {
+            first_step.extend(self.history_filters.remove(room).unwrap_or_default());
+        }
+        if !first_step.is_empty() {
+            let list: Vec<&str> = first_step.iter().map(String::as_str).collect();
+            let done = self.session.unsubscribe(&list, now);
+            self.check(Duty::Unsubscribe, done);
+        }
+        for room in rooms {
+            let Some(reading) = self.reading.get_mut(&room) else {
+                continue;
+            };
+            if reading.step == 0 && !reading.own_seen {
+                // The broker holds no history of ours here: if this tab holds some, it was lost.
+                if self.history.get(&room).is_some_and(|h| !h.is_empty()) {
+                    self.history_unsaved.insert(room.clone());
+                }
+            }
+            let next = reading.step + 1;
+            let more = reading.count < HISTORY_LEN && next < HISTORY_STEPS.len();
+            if self.history_unsaved.remove(&room) {
+                self.publish_history(&room, now);
+            }
+            self.history_read.insert(room.clone());
+            if !more || !joined.contains(&room) {
+                self.reading.remove(&room);
+                continue;
+            }
+            if let Err(e) = self.read_older(&room, next, now, wall) {
+                self.reading.remove(&room);
+                self.check(Duty::Unsubscribe, Err::<(), _>(e));
+            }
+        }
+    }
+
+    /// Reads the histories of the days of step `step` of [`HISTORY_STEPS`] in `room`: a SUBSCRIBE, then at once
+    /// an UNSUBSCRIBE of the same filters, whose UNSUBACK ends the step.
+    fn read_older(
+        &mut self,
+        room: &str,
+        step: usize,
+        now: Millis,
+        wall: i64,
+    ) -> Result<(), SessionError> {
+        let (from, to) = HISTORY_STEPS[step];
+        let today = wall.div_euclid(DAY_MS);
+        let filters: Vec<String> = (from..=to)
+            .map(|back| topic::history_day_filter(room, &topic::day((today - back) * DAY_MS)))
+            .collect();
+        let subscribe: Vec<(&str, QoS)> = filters
+            .iter()
+            .map(|f| (f.as_str(), QoS::AtMostOnce))
+            .collect();
+        let pid = self.session.subscribe(&subscribe, now)?.get();
+        self.subscribing.insert(pid, filters.clone());
+        let list: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let barrier = self.session.unsubscribe(&list, now)?.get();
+        self.history_reads.insert(barrier, vec![room.to_owned()]);
+        if let Some(r) = self.reading.get_mut(room) {
+            r.step = step;
+            r.since = (today - to) * DAY_MS;
+        }
+        Ok(())
     }
 
     fn on_message(&mut self, topic: &str, payload: &[u8], retained: bool, now: Millis, wall: i64) {
@@ -761,7 +913,9 @@ impl Client {
                 self.on_chat_message(to, sender, payload, true, wall);
             }
             Route::Direct { .. } => {}
-            Route::History { room, sender } => self.on_history(room, sender, payload, now, wall),
+            Route::History { room, day, sender } => {
+                self.on_history(room, day, sender, payload, now, wall);
+            }
             Route::Typing { room, sender } => {
                 if sender != self.id.name {
                     let typing = serde_json::from_slice::<Typing>(payload).is_ok_and(|t| t.typing);
@@ -802,14 +956,34 @@ impl Client {
         }
     }
 
-    fn on_history(&mut self, room: &str, sender: &str, payload: &[u8], now: Millis, wall: i64) {
+    fn on_history(
+        &mut self,
+        room: &str,
+        day: Option<&str>,
+        sender: &str,
+        payload: &[u8],
+        now: Millis,
+        wall: i64,
+    ) {
         let to = Conversation::Room(room.to_owned());
+        let own = sender == self.id.name;
         if payload.is_empty() {
-            // The sender cleared their history.
-            if sender == self.id.name {
-                self.history.remove(room);
+            // A history cleared (ours, when it moved to a newer day): nothing is there any more.
+            if own {
+                if let Some(days) = self.history_days.get_mut(room) {
+                    days.retain(|d| d.as_deref() != day);
+                }
             }
             return;
+        }
+        if own {
+            let days = self.history_days.get_or_default(room.to_owned());
+            if !days.iter().any(|d| d.as_deref() == day) {
+                days.push(day.map(str::to_owned));
+            }
+            if let Some(r) = self.reading.get_mut(room) {
+                r.own_seen = true;
+            }
         }
         let Some(mut list) = message::parse_history(payload) else {
             self.seq += 1;
@@ -826,11 +1000,18 @@ impl Client {
         };
         // A history is at most HISTORY_LEN messages; a longer one (not written by this app) is cut to its newest.
         keep_newest(&mut list);
+        if let Some(r) = self.reading.get_mut(room) {
+            if r.counted.insert(sender.to_owned()) {
+                r.count += list.iter().filter(|p| p.sent_at >= r.since).count();
+            }
+        }
         for p in &list {
             self.on_payload(to.clone(), sender, p.clone(), false, wall);
         }
-        if sender == self.id.name {
-            // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more.
+        if own {
+            // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more, or to
+            // keep one history where the broker has several (a newer day's and an older one, or the one-level
+            // topic of an earlier version).
             let received: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
             let known =
                 std::mem::replace(self.history.get_or_default(room.to_owned()), list.clone());
@@ -838,10 +1019,14 @@ impl Client {
                 .into_iter()
                 .filter(|p| !received.contains(&p.id.as_str()))
                 .collect();
-            if missing.is_empty() {
+            let scattered = self
+                .history_days
+                .get(room)
+                .is_some_and(|d| d.len() > 1 || d.contains(&None));
+            if !self.remember(room, &missing, now) && !scattered {
                 self.history_unsaved.remove(room);
-            } else {
-                self.remember(room, &missing, now);
+            } else if scattered && !self.history_read.contains(room) {
+                self.history_unsaved.insert(room.to_owned());
             }
         }
     }
@@ -876,7 +1061,9 @@ impl Client {
         let room = |r: &str| Some(Conversation::Room(r.to_owned()));
         let (to, sender, kind, live) = match route {
             Route::RoomMessage { room: r, sender } => (room(r), sender, Kind::Message, true),
-            Route::History { room: r, sender } => (room(r), sender, Kind::History, false),
+            Route::History {
+                room: r, sender, ..
+            } => (room(r), sender, Kind::History, false),
             Route::Direct { recipient, sender } if recipient == self.id.name => {
                 let to = Some(Conversation::Direct(sender.to_owned()));
                 (to, sender, Kind::DirectMessage, true)
@@ -1079,7 +1266,7 @@ mod tests {
         }
 
         fn join_room(&mut self, room: &str, now: Millis) -> Result<(), JoinError> {
-            self.client.join_room(room, &self.rooms, now)?;
+            self.client.join_room(room, &self.rooms, now, 0)?;
             if !self.rooms.iter().any(|r| r == room) {
                 self.rooms.push(room.to_owned());
             }
@@ -1132,12 +1319,22 @@ mod tests {
             subs[0].contains("chat/users/+/presence/+") && subs[0].contains("AtMostOnce"),
             "{subs:?}"
         );
-        assert!(subs[0].contains("chat/rooms/general/history/+"), "{subs:?}");
+        let name = c.name().to_owned();
+        for filter in [
+            topic::history_day_filter("general", "1970-01-01"),
+            topic::own_history_filter("general", &name),
+            topic::legacy_history("general", &name),
+        ] {
+            assert!(
+                subs[0].contains(&format!("{filter:?}")),
+                "{filter}: {subs:?}"
+            );
+        }
         assert!(
             subs[1].contains("chat/rooms/general/messages/+") && subs[1].contains("dm/+"),
             "{subs:?}"
         );
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 2]), 2, 2);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 4]), 2, 2);
         for r in retained {
             c.receive(r, 2, 2);
         }
@@ -1151,14 +1348,61 @@ mod tests {
         (c, ev)
     }
 
+    /// Answers what the client sends as an empty broker would (SUBACK, UNSUBACK; nothing retained) until it
+    /// sends nothing more: the steps of reading older histories. Returns what it sent, as [`sent`] does.
+    fn answer(c: &mut Tab, now: Millis) -> (Vec<Sent>, Vec<String>) {
+        let (mut publishes, mut others) = (Vec::new(), Vec::new());
+        loop {
+            let Some(out) = c.transmit() else {
+                return (publishes, others);
+            };
+            let mut d = Decoder::new(1 << 20);
+            d.push(&out);
+            let mut replies = Vec::new();
+            while let Some(p) = d.next_packet().unwrap() {
+                match p {
+                    Packet::Publish(p) => publishes.push((
+                        p.topic.as_str().to_owned(),
+                        String::from_utf8_lossy(p.payload).into_owned(),
+                        p.qospid.qos(),
+                        p.retain,
+                    )),
+                    Packet::Subscribe(s) => {
+                        replies.push(suback(
+                            s.pid.get(),
+                            vec![Some(QoS::AtMostOnce); s.topics.len()],
+                        ));
+                        others.push(format!("{:?}", Packet::Subscribe(s)));
+                    }
+                    Packet::Unsubscribe(u) => {
+                        replies.push(bytes(Packet::UnsubAck(u.pid)));
+                        others.push(format!("{:?}", Packet::Unsubscribe(u)));
+                    }
+                    other => others.push(format!("{other:?}")),
+                }
+            }
+            for r in replies {
+                c.receive(&r, now, 3);
+            }
+        }
+    }
+
     fn online(name: &str) -> Tab {
         let (mut c, ev) = connect(identity(name), &[]);
         assert_eq!(ev.last(), Some(&ChatEvent::Connected));
-        let (publishes, others) = sent(&mut c);
+        let (publishes, others) = answer(&mut c, 3);
         assert!(
-            others.iter().any(|o| o.starts_with("Unsubscribe") && o.contains("chat/rooms/general/history/+")),
+            others.iter().any(|o| o.starts_with("Unsubscribe")
+                && o.contains("chat/rooms/general/history/1970-01-01/+")),
             "the history is read once, not followed: {others:?}"
         );
+        let steps = others.iter().filter(|o| o.starts_with("Subscribe")).count();
+        assert_eq!(
+            steps,
+            HISTORY_STEPS.len() - 1,
+            "an empty room: every day read, in steps: {others:?}"
+        );
+        assert!(!c.waiting(), "every step done");
         assert_eq!(
             publishes,
             [(
@@ -1225,7 +1469,11 @@ mod tests {
         let (topic, payload, qos, retain) = &publishes[1];
         assert_eq!(
             (topic.as_str(), *qos, *retain),
-            ("chat/rooms/general/history/alice", QoS::AtLeastOnce, true)
+            (
+                "chat/rooms/general/history/2023-11-14/alice",
+                QoS::AtLeastOnce,
+                true
+            )
         );
         assert_eq!(message::parse_history(payload.as_bytes()).unwrap().len(), 1);
     }
@@ -1312,6 +1560,203 @@ mod tests {
         assert_eq!(kept, expected);
     }
 
+    /// Noon UTC on 2025-12-02.
+    const NOON: i64 = 1_764_633_600_000 + 12 * 3_600_000;
+
+    /// A history of `n` messages of `sender`, `days_ago` before [`NOON`], published retained to its day.
+    fn history_of(sender: &str, days_ago: i64, n: usize) -> (String, Vec<u8>) {
+        let at = NOON - days_ago * DAY_MS;
+        let list: Vec<Payload> = (0..n)
+            .map(|i| Payload {
+                id: format!("{sender}-{days_ago}-{i}"),
+                text: format!("{i}"),
+                sent_at: at + i as i64,
+            })
+            .collect();
+        let topic = topic::history("general", &topic::day(at), sender);
+        (topic, message::to_json(&list))
+    }
+
+    /// Joins at [`NOON`] with an empty room but `retained`, as a broker would deliver it: each retained
+    /// history right after the SUBACK of a SUBSCRIBE whose filters match it. Returns the SUBSCRIBEs' filters
+    /// and what was published.
+    fn join_at_noon(c: &mut Tab, retained: &[(String, Vec<u8>)]) -> (Vec<Vec<String>>, Vec<Sent>) {
+        c.transport_open(NOON as u64);
+        let ack = ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted,
+        };
+        let mut reply = bytes(Packet::ConnAck(ack));
+        let (mut subscribes, mut publishes) = (Vec::new(), Vec::new());
+        let mut retained: Vec<(String, Vec<u8>)> = retained.to_vec();
+        for _ in 0..100 {
+            c.receive(&reply, NOON as u64, NOON);
+            let Some(out) = c.transmit() else {
+                return (subscribes, publishes);
+            };
+            reply = Vec::new();
+            let mut d = Decoder::new(1 << 20);
+            d.push(&out);
+            while let Some(p) = d.next_packet().unwrap() {
+                match p {
+                    Packet::Subscribe(s) => {
+                        let filters: Vec<String> = s
+                            .topics
+                            .iter()
+                            .map(|(f, _)| f.as_str().to_owned())
+                            .collect();
+                        reply.extend(suback(
+                            s.pid.get(),
+                            vec![Some(QoS::AtMostOnce); filters.len()],
+                        ));
+                        for (topic, payload) in &retained {
+                            if filters.iter().any(|f| {
+                                mqtt::TopicFilter::new(f)
+                                    .unwrap()
+                                    .matches(mqtt::TopicName::new(topic).unwrap())
+                            }) {
+                                reply.extend(publish(topic, 1, payload, true));
+                            }
+                        }
+                        subscribes.push(filters);
+                    }
+                    Packet::Unsubscribe(u) => reply.extend(bytes(Packet::UnsubAck(u.pid))),
+                    Packet::Publish(p) => {
+                        // The broker keeps what is published retained (empty: deletes it).
+                        if p.retain {
+                            retained.retain(|(t, _)| t != p.topic.as_str());
+                            if !p.payload.is_empty() {
+                                retained.push((p.topic.as_str().to_owned(), p.payload.to_vec()));
+                            }
+                        }
+                        publishes.push((
+                            p.topic.as_str().to_owned(),
+                            String::from_utf8_lossy(p.payload).into_owned(),
+                            p.qospid.qos(),
+                            p.retain,
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("no end to the join");
+    }
+
+    #[test]
+    fn a_join_reads_todays_histories_and_older_days_only_while_it_has_too_few() {
+        // Busy today: 2 × 30 messages. Nothing older is read, however many people posted before.
+        let busy = [
+            history_of("bob", 0, 30),
+            history_of("carol", 0, 30),
+            history_of("dave", 3, 50),
+        ];
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        let (subscribes, _) = join_at_noon(&mut c, &busy);
+        let history_steps: Vec<&Vec<String>> = subscribes
+            .iter()
+            .filter(|f| f.iter().any(|f| f.contains("/history/")))
+            .collect();
+        assert_eq!(history_steps.len(), 1, "today only: {subscribes:?}");
+        assert!(history_steps[0].contains(&"chat/rooms/general/history/2025-12-02/+".to_owned()));
+        assert_eq!(
+            shown(&events(&mut c)).len(),
+            60,
+            "dave's older history is not read"
+        );
+        assert!(!c.waiting());
+
+        // Quiet today (10), 45 three days ago: the second step (the 6 days before) brings it to 55; the rest
+        // of the month and year are not read.
+        let quiet = [
+            history_of("bob", 0, 10),
+            history_of("dave", 3, 45),
+            history_of("erin", 20, 5),
+        ];
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        let (subscribes, _) = join_at_noon(&mut c, &quiet);
+        let history_steps: Vec<&Vec<String>> = subscribes
+            .iter()
+            .filter(|f| f.iter().any(|f| f.contains("/history/")))
+            .collect();
+        assert_eq!(history_steps.len(), 2, "{subscribes:?}");
+        assert_eq!(
+            history_steps[1].len(),
+            6,
+            "one filter per day: {:?}",
+            history_steps[1]
+        );
+        assert_eq!(
+            history_steps[1][0],
+            "chat/rooms/general/history/2025-12-01/+"
+        );
+        assert_eq!(
+            history_steps[1][5],
+            "chat/rooms/general/history/2025-11-26/+"
+        );
+        assert_eq!(shown(&events(&mut c)).len(), 55);
+
+        // An empty room: every step, up to a year back, then no more.
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        let (subscribes, _) = join_at_noon(&mut c, &[history_of("erin", 300, 5)]);
+        let days: usize = subscribes
+            .iter()
+            .filter(|f| f.iter().any(|f| f.contains("/history/")))
+            .map(|f| {
+                f.iter()
+                    .filter(|f| f.ends_with("/+") && f.contains("/history/20"))
+                    .count()
+            })
+            .sum();
+        assert_eq!(days, 365);
+        assert_eq!(shown(&events(&mut c)).len(), 5);
+        assert!(!c.waiting());
+    }
+
+    #[test]
+    fn a_history_the_broker_lost_is_published_again_from_what_this_device_kept() {
+        let (_, json) = history_of("alice", 2, 3);
+        let kept = message::parse_history(&json).unwrap();
+        // The broker has no history of alice (a deleted persistence file): it is published from the device.
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        c.seed_history("general", &kept);
+        let (_, publishes) = join_at_noon(&mut c, &[]);
+        let history: Vec<&Sent> = publishes
+            .iter()
+            .filter(|p| p.0.contains("/history/"))
+            .collect();
+        assert_eq!(history.len(), 1, "{publishes:?}");
+        assert_eq!(history[0].0, "chat/rooms/general/history/2025-11-30/alice");
+        assert_eq!(
+            message::parse_history(history[0].1.as_bytes()).unwrap(),
+            kept
+        );
+
+        // The broker lost its last second: its copy lacks the newest message. The union goes out, once.
+        let (topic, older) = history_of("alice", 2, 2);
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        c.seed_history("general", &kept);
+        let (_, publishes) = join_at_noon(&mut c, &[(topic.clone(), older)]);
+        let history: Vec<&Sent> = publishes
+            .iter()
+            .filter(|p| p.0.contains("/history/"))
+            .collect();
+        assert_eq!(history.len(), 1, "{publishes:?}");
+        assert_eq!(
+            message::parse_history(history[0].1.as_bytes()).unwrap(),
+            kept
+        );
+
+        // Nothing lacking: nothing published.
+        let mut c = Tab::new(identity("alice"), &[]).unwrap();
+        c.seed_history("general", &kept);
+        let (_, publishes) = join_at_noon(&mut c, &[(topic, json)]);
+        assert!(
+            publishes.iter().all(|p| !p.0.contains("/history/")),
+            "{publishes:?}"
+        );
+    }
+
     #[test]
     fn own_history_from_elsewhere_is_merged_and_republished_when_we_know_more() {
         let mut c = online("alice");
@@ -1325,16 +1770,21 @@ mod tests {
             6,
         );
         let (publishes, _) = sent(&mut c);
-        let h = message::parse_history(publishes.last().unwrap().1.as_bytes()).unwrap();
+        let [(day_topic, json, _, true), (legacy, cleared, _, true)] = &publishes[..] else {
+            panic!("{publishes:?}")
+        };
+        // One history, under the day of its newest message; the earlier version's topic cleared.
+        assert_eq!(day_topic, "chat/rooms/general/history/1970-01-01/alice");
+        assert_eq!(
+            (legacy.as_str(), cleared.as_str()),
+            ("chat/rooms/general/history/alice", "")
+        );
+        let h = message::parse_history(json.as_bytes()).unwrap();
         let texts: Vec<&str> = h.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(texts, ["from before", "new here"]);
         // Our own republished history coming back changes nothing: no loop.
         let json = message::to_json(&h);
-        c.receive(
-            &publish("chat/rooms/general/history/alice", 4, &json, false),
-            7,
-            7,
-        );
+        c.receive(&publish(day_topic, 4, &json, false), 7, 7);
         let (publishes, _) = sent(&mut c);
         assert!(publishes.is_empty(), "{publishes:?}");
     }
@@ -1371,7 +1821,7 @@ mod tests {
         let (publishes, _) = sent(&mut c);
         let history: Vec<&Sent> = publishes
             .iter()
-            .filter(|p| p.0 == "chat/rooms/general/history/alice")
+            .filter(|p| p.0 == "chat/rooms/general/history/1970-01-01/alice")
             .collect();
         assert_eq!(history.len(), 1, "{publishes:?}");
         let h = message::parse_history(history[0].1.as_bytes()).unwrap();
@@ -1783,11 +2233,10 @@ mod tests {
     #[test]
     fn puback_reports_the_packet_id_and_the_echo_comes_as_the_same_message() {
         let mut c = online("alice");
-        let m = c.send(&general(), "hello", 5, 5).unwrap();
-        // Packet ids so far: 1 and 2 the SUBSCRIBEs, 3 the history UNSUBSCRIBE, 4 the presence,
-        // 5 this message, 6 the history.
-        c.receive(&bytes(Packet::PubAck(Pid::new(5).unwrap())), 6, 6);
-        assert_eq!(events(&mut c), [ChatEvent::Delivered(5)]);
+        let Published { message: m, pid } = c.client.send(&general(), "hello", 5, 5).unwrap();
+        let pid = pid.unwrap();
+        c.receive(&bytes(Packet::PubAck(Pid::new(pid).unwrap())), 6, 6);
+        assert_eq!(events(&mut c), [ChatEvent::Delivered(pid)]);
         let echo = message::to_json(&Payload {
             id: m.id.clone(),
             text: "hello".into(),
@@ -1854,7 +2303,7 @@ mod tests {
             code: ConnectReturnCode::Accepted,
         };
         c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 2]), 2, 2);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 4]), 2, 2);
         let granted = vec![Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce), None];
         c.receive(&suback(2, granted), 3, 3);
         let ev = events(&mut c);

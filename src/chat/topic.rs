@@ -4,14 +4,19 @@
 //! |-------------------------------------------|-----|----------|----------------------------------------|
 //! | `chat/rooms/{room}/messages/{sender}`     | 1   | no       | a room message                         |
 //! | `chat/rooms/{room}/typing/{sender}`       | 0   | no       | "is typing", transient                 |
-//! | `chat/rooms/{room}/history/{sender}`      | 1   | yes      | the sender's last messages in the room |
+//! | `chat/rooms/{room}/history/{day}/{sender}`| 1   | yes      | the sender's last messages in the room, under the day of the newest |
 //! | `chat/users/{user}/presence/{client_id}`  | 1   | yes      | one per open tab; empty = gone         |
 //! | `chat/users/{recipient}/dm/{sender}`      | 1   | no       | a direct message                       |
 //!
 //! The sender is always a topic level: under the broker's ACL only that user may publish there.
 //!
-//! A client follows `messages/+` and `typing/+` of its rooms; it reads `history/+` (retained) when it joins
-//! a room and then unsubscribes, so the history republished with every message is not streamed to everyone.
+//! A client follows `messages/+` and `typing/+` of its rooms; it reads the retained histories when it joins
+//! a room, a few days at a time from today back (`history/{day}/+`) until it has enough, and then
+//! unsubscribes: so the history republished with every message is not streamed to everyone, and a join costs
+//! one retained message per person who posted in the days read, not per person who ever posted.
+//!
+//! The one-level `history/{sender}` of earlier versions is read and cleared by its own sender only
+//! ([`legacy_history`]); `scripts/migrate-history` moves a broker's old histories to the new layout.
 
 /// Every chat topic starts here.
 pub const ROOT: &str = "chat";
@@ -19,11 +24,28 @@ pub const ROOT: &str = "chat";
 /// What a topic this client receives means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
-    RoomMessage { room: &'a str, sender: &'a str },
-    Typing { room: &'a str, sender: &'a str },
-    History { room: &'a str, sender: &'a str },
-    Presence { user: &'a str, client_id: &'a str },
-    Direct { recipient: &'a str, sender: &'a str },
+    RoomMessage {
+        room: &'a str,
+        sender: &'a str,
+    },
+    Typing {
+        room: &'a str,
+        sender: &'a str,
+    },
+    /// A sender's retained history; `day` is `None` for the one-level layout of earlier versions.
+    History {
+        room: &'a str,
+        day: Option<&'a str>,
+        sender: &'a str,
+    },
+    Presence {
+        user: &'a str,
+        client_id: &'a str,
+    },
+    Direct {
+        recipient: &'a str,
+        sender: &'a str,
+    },
 }
 
 pub fn room_message(room: &str, sender: &str) -> String {
@@ -34,7 +56,13 @@ pub fn typing(room: &str, sender: &str) -> String {
     format!("{ROOT}/rooms/{room}/typing/{sender}")
 }
 
-pub fn history(room: &str, sender: &str) -> String {
+/// Where `sender` keeps their history of `room`: under the day (UTC, [`day`]) of its newest message.
+pub fn history(room: &str, day: &str, sender: &str) -> String {
+    format!("{ROOT}/rooms/{room}/history/{day}/{sender}")
+}
+
+/// Where earlier versions kept `sender`'s history of `room` (one level, no day).
+pub fn legacy_history(room: &str, sender: &str) -> String {
     format!("{ROOT}/rooms/{room}/history/{sender}")
 }
 
@@ -54,9 +82,29 @@ pub fn room_filters(room: &str) -> [String; 2] {
     ]
 }
 
-/// Everybody's retained history in `room`; read once when joining, not followed.
-pub fn history_filter(room: &str) -> String {
-    format!("{ROOT}/rooms/{room}/history/+")
+/// Everybody's retained history in `room` whose newest message is of `day`.
+pub fn history_day_filter(room: &str, day: &str) -> String {
+    format!("{ROOT}/rooms/{room}/history/{day}/+")
+}
+
+/// `sender`'s own retained histories of `room`, whatever their day (normally one).
+pub fn own_history_filter(room: &str, sender: &str) -> String {
+    format!("{ROOT}/rooms/{room}/history/+/{sender}")
+}
+
+/// The UTC day of a Unix time in ms, `YYYY-MM-DD`: the topic level that buckets histories.
+pub fn day(unix_ms: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = unix_ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Everybody's presence.
@@ -76,8 +124,17 @@ pub fn route(topic: &str) -> Option<Route<'_>> {
         [ROOT, "rooms", room, kind, sender] => match *kind {
             "messages" => Route::RoomMessage { room, sender },
             "typing" => Route::Typing { room, sender },
-            "history" => Route::History { room, sender },
+            "history" => Route::History {
+                room,
+                day: None,
+                sender,
+            },
             _ => return None,
+        },
+        [ROOT, "rooms", room, "history", day, sender] => Route::History {
+            room,
+            day: Some(day),
+            sender,
         },
         [ROOT, "users", user, "presence", client_id] => Route::Presence { user, client_id },
         [ROOT, "users", recipient, "dm", sender] => Route::Direct { recipient, sender },
@@ -97,7 +154,8 @@ mod tests {
         let cases = [
             (room_message("general", "alice"), "chat/rooms/general/messages/alice", Route::RoomMessage { room: "general", sender: "alice" }),
             (typing("general", "bob"),         "chat/rooms/general/typing/bob",     Route::Typing { room: "general", sender: "bob" }),
-            (history("general", "bob"),        "chat/rooms/general/history/bob",    Route::History { room: "general", sender: "bob" }),
+            (history("general", "2026-12-02", "bob"), "chat/rooms/general/history/2026-12-02/bob", Route::History { room: "general", day: Some("2026-12-02"), sender: "bob" }),
+            (legacy_history("general", "bob"), "chat/rooms/general/history/bob",    Route::History { room: "general", day: None, sender: "bob" }),
             (presence("carol", "mc1"),         "chat/users/carol/presence/mc1",     Route::Presence { user: "carol", client_id: "mc1" }),
             (direct("bob", "alice"),           "chat/users/bob/dm/alice",           Route::Direct { recipient: "bob", sender: "alice" }),
         ];
@@ -106,9 +164,22 @@ mod tests {
             assert_eq!(route(&built), Some(expected), "{built}");
         }
         assert_eq!(room_filters("general"), ["chat/rooms/general/messages/+", "chat/rooms/general/typing/+"]);
-        assert_eq!(history_filter("general"), "chat/rooms/general/history/+");
+        assert_eq!(history_day_filter("general", "2026-12-02"), "chat/rooms/general/history/2026-12-02/+");
+        assert_eq!(own_history_filter("general", "bob"), "chat/rooms/general/history/+/bob");
         assert_eq!(presence_filter(), "chat/users/+/presence/+");
         assert_eq!(direct_filter("bob"), "chat/users/bob/dm/+");
+    }
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        assert_eq!(day(0), "1970-01-01");
+        assert_eq!(day(86_399_999), "1970-01-01");
+        assert_eq!(day(86_400_000), "1970-01-02");
+        assert_eq!(day(951_782_400_000), "2000-02-29");
+        assert_eq!(day(1_764_633_600_000), "2025-12-02");
+        assert_eq!(day(1_798_675_199_999), "2026-12-30");
+        assert_eq!(day(1_798_675_200_000), "2026-12-31");
+        assert_eq!(day(-1), "1969-12-31");
     }
 
     #[test]
