@@ -2,6 +2,8 @@
 //! visibility and notifications. Nothing here decides anything: the chat core does (`chat::App`), and
 //! `ui::ChatState` carries out what it says with these functions.
 
+pub mod cache;
+
 use std::rc::Rc;
 
 use gloo_timers::callback::{Interval, Timeout};

@@ -155,10 +155,11 @@ impl Service {
     /// Histories first, at QoS 0 (retained messages at QoS 0 are not held back by the broker's in-flight
     /// window, so they all arrive before the next SUBACK); then the live messages and the requests.
     fn on_connected(&mut self, session_present: bool, now: Millis) -> Result<(), Trouble> {
-        log(&format!(
-            "connected (the broker {} this service's session)",
-            if session_present { "kept" } else { "had no" }
-        ));
+        log(if session_present {
+            "connected (the broker kept this service's session)"
+        } else {
+            "connected (a new session)"
+        });
         let s = &mut self.session;
         s.subscribe(&[(protocol::HISTORIES_FILTER, QoS::AtMostOnce)], now)
             .map_err(Trouble::Session)?;

@@ -531,10 +531,10 @@ fn retained_histories_from_before_the_service_started_are_answered() {
         QoS::AtLeastOnce,
         true,
     );
-    // The two-level layout `history/{bucket}/{sender}`. The shipped ACL lets only the bridge user write it.
-    let mut bridge = Client::connect(&broker, "mqtt-chat-bridge");
+    // The two-level layout `history/{day}/{sender}`, written by its sender.
+    let mut cat = Client::connect(&broker, "cat");
     let bucketed = json!([{"id": "c1", "text": "from a bucket", "sent_at": 150}]);
-    bridge.publish(
+    cat.publish(
         "chat/rooms/general/history/2026-12-02/cat",
         bucketed.to_string().as_bytes(),
         QoS::AtLeastOnce,
