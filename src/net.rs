@@ -154,6 +154,18 @@ pub fn next_frame(f: impl FnOnce() + 'static) {
     }
 }
 
+/// Calls `f` once, soon: after what runs now (also in a hidden page, unlike [`next_frame`]).
+pub fn soon(f: impl FnOnce() + 'static) {
+    Timeout::new(0, f).forget();
+}
+
+/// Asks the user to confirm `question` (the browser's own dialog, which every screen reader knows).
+pub fn confirm(question: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.confirm_with_message(question).ok())
+        .unwrap_or(false)
+}
+
 /// Calls `f` every `ms` milliseconds while the returned handle lives.
 pub fn every(ms: u32, f: impl FnMut() + 'static) -> Interval {
     Interval::new(ms, f)

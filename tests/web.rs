@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
+use mqtt_chat::chat::cache::Loaded;
 use mqtt_chat::chat::settings::Brokers;
 use mqtt_chat::chat::{App, Content, Conversation, Delivery, Env, Input, Output, Status};
 use mqtt_chat::net::{self, Socket, SocketEvent};
@@ -79,6 +80,8 @@ impl Tab {
                     }
                 }
                 Output::Disconnect => *self.socket.borrow_mut() = None,
+                // Nothing kept on the device here (tests/cache.rs tests the cache).
+                Output::LoadCache(_) => self.input(Input::CacheLoaded(Ok(Loaded::default()))),
                 _ => {}
             }
         }

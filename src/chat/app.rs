@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use mqtt::Millis;
 use thiserror::Error;
 
+use super::cache::{self, CacheError, Loaded, Write};
 use super::client::{
     too_large, ChatEvent, ChatMessage, Client, Content, Delivery, Ended, Failure, Identity,
     JoinError, Kind, SendError, NUDGE_FOR_MS, NUDGE_MS,
@@ -149,6 +150,18 @@ pub enum Output {
     },
     /// The conversation on screen changed (the browser puts it in the URL).
     Show(Conversation),
+    /// Read what the device keeps of this user (see [`cache`]); report it with [`Input::CacheLoaded`]. The
+    /// core connects once it has: what the page showed before is drawn first, and this user's history is
+    /// known before the broker's is read.
+    LoadCache(String),
+    /// Carry out these writes to this user's cache, at once (one transaction); report a failure with
+    /// [`Input::CacheFailed`].
+    Cache {
+        user: String,
+        writes: Vec<Write>,
+    },
+    /// Remove everything the device keeps of this user (signing out).
+    ClearCache(String),
 }
 
 /// What the status line says.
@@ -185,6 +198,14 @@ pub enum Notice {
     /// The stored outbox could not be read; it is kept aside under another key.
     #[error("{error}; it is kept as {kept_as}")]
     OutboxUnreadable { error: OutboxError, kept_as: String },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The browser's quota is used up: fewer messages are kept.
+    #[error("the browser's storage for this site is full: only the newest {kept} messages of each conversation are kept on this device")]
+    CacheFull { kept: usize },
+    /// Messages kept on the device that could not be read (another version, damaged): set aside.
+    #[error("{0} messages kept on this device could not be read; they are set aside, not shown")]
+    CacheUnreadable(usize),
 }
 
 /// A fact the core is told.
@@ -225,6 +246,14 @@ pub enum Input<'a> {
     Bytes(&'a [u8]),
     Closed,
     Timer(Timer),
+    /// What [`Output::LoadCache`] found (a shell that keeps nothing answers with nothing).
+    CacheLoaded(Result<Loaded, CacheError>),
+    /// An [`Output::Cache`] failed.
+    CacheFailed(CacheError),
+    /// Forget this user in this browser — the messages kept on the device, the outbox, the stored name and
+    /// rooms, the mutes — and show the login form (a shared computer must not keep someone's messages). The
+    /// shell asks the user to confirm first.
+    SignOut,
 }
 
 /// Why an action was refused; shown next to the control that asked.
@@ -276,6 +305,13 @@ pub struct App {
     changed: bool,
     /// Since when the client has been waiting for retained messages (monotonic ms).
     waiting_since: Option<Millis>,
+    /// How many of the newest messages of each conversation the device keeps ([`cache::PER_CONVERSATION`],
+    /// halved down to [`cache::MIN_PER_CONVERSATION`] when the browser's quota is used up).
+    cache_limit: usize,
+    /// The broker to connect to once the cache is loaded.
+    cache_wait: Option<String>,
+    /// Writes for the cache besides those of messages added (set aside, shrink, forget a conversation).
+    cache_writes: Vec<Write>,
     out: VecDeque<Output>,
 }
 
@@ -322,6 +358,9 @@ impl App {
             heard_count: 0,
             waiting_since: None,
             changed: true,
+            cache_limit: cache::PER_CONVERSATION,
+            cache_wait: None,
+            cache_writes: Vec::new(),
             out: VecDeque::new(),
         }
     }
@@ -426,6 +465,12 @@ impl App {
 
     /// Takes an input; a refusal is returned for the control that asked to show (see [`App::act`]).
     pub fn handle(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
+        let result = self.take(input, env);
+        self.flush_cache();
+        result
+    }
+
+    fn take(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
         // What only moves bytes or keeps the connection alive changes nothing shown, unless the session says
         // something (`on_event`).
         let quiet = matches!(
@@ -484,6 +529,8 @@ impl App {
                 self.open(Conversation::Room(room), env)?;
             }
             Input::Close(conv) => {
+                self.cache_writes
+                    .push(Write::DeleteConversation(conv.fragment()));
                 self.model.close(&conv);
                 if let (Some(room), Some(client)) = (conv.room(), &mut self.client) {
                     client.leave_room(room, &self.model.rooms(), env.now);
@@ -563,7 +610,130 @@ impl App {
                 self.model.expire(env.wall);
                 self.arm_expiry(env);
             }
+            Input::CacheLoaded(loaded) => {
+                match loaded {
+                    Ok(loaded) => self.restore(loaded),
+                    Err(e) => self.notice = Some(Notice::Cache(e)),
+                }
+                if let Some(url) = self.cache_wait.take() {
+                    self.out.push_back(Output::Connect(url));
+                }
+            }
+            Input::CacheFailed(CacheError::Quota) => {
+                let before = self.cache_limit;
+                self.cache_limit = (before / 2).max(cache::MIN_PER_CONVERSATION);
+                self.cache_writes
+                    .extend(cache::shrink(&self.model, self.cache_limit));
+                self.notice = Some(Notice::CacheFull {
+                    kept: self.cache_limit,
+                });
+            }
+            Input::CacheFailed(e) => self.notice = Some(Notice::Cache(e)),
+            Input::SignOut => self.sign_out(env)?,
         }
+        Ok(())
+    }
+
+    /// Shows what the device kept of this user (before connecting), and tells the client which of this
+    /// user's own messages the broker's histories should hold.
+    fn restore(&mut self, loaded: Loaded) {
+        let Some(me) = self.me().map(str::to_owned) else {
+            return;
+        };
+        for (fragment, value) in &loaded.conversations {
+            let conv = Conversation::from_fragment(fragment);
+            if let (Some(conv), Some((unread, read_at))) = (conv, cache::read_conversation(value)) {
+                self.model.restore(&conv, unread, read_at);
+            }
+        }
+        let mut own: SortedMap<String, Vec<super::message::Payload>> = SortedMap::default();
+        let mut unreadable = 0;
+        for row in loaded.messages {
+            let Some(m) = cache::message_of(&row) else {
+                unreadable += 1;
+                self.cache_writes.push(Write::SetAside(row));
+                continue;
+            };
+            if let (Some(room), Content::Text(text), true) = (
+                m.conversation.room(),
+                &m.content,
+                m.sender == me && !m.truncated,
+            ) {
+                own.get_or_default(room.to_owned())
+                    .push(super::message::Payload {
+                        id: m.id.clone(),
+                        text: text.clone(),
+                        sent_at: m.sent_at,
+                    });
+            }
+            self.model.add_cached(m);
+        }
+        if let Some(client) = &mut self.client {
+            for (room, kept) in own.iter() {
+                // Rows come newest first; a history lists the oldest first.
+                let kept: Vec<_> = kept.iter().rev().cloned().collect();
+                client.seed_history(room, &kept);
+            }
+        }
+        // What was just read is on the device already.
+        drop(self.model.take_added());
+        if unreadable > 0 {
+            self.notice = Some(Notice::CacheUnreadable(unreadable));
+        }
+    }
+
+    /// Tells the cache what changed in the timelines during this input.
+    fn flush_cache(&mut self) {
+        let (added, touched) = self.model.take_added();
+        let mut writes = std::mem::take(&mut self.cache_writes);
+        writes.extend(cache::writes_for(
+            &self.model,
+            &added,
+            &touched,
+            self.cache_limit,
+        ));
+        if let (false, Some(user)) = (writes.is_empty(), self.me()) {
+            let user = user.to_owned();
+            self.out.push_back(Output::Cache { user, writes });
+        }
+    }
+
+    /// See [`Input::SignOut`].
+    fn sign_out(&mut self, env: Env) -> Result<(), Refusal> {
+        let me = self.me().ok_or(Refusal::SignedOut)?.to_owned();
+        if let Some(client) = &mut self.client {
+            client.leave(env.now, env.wall);
+        }
+        self.flush_only();
+        self.out.push_back(Output::Disconnect);
+        self.out.push_back(Output::ClearCache(me.clone()));
+        let outbox = Record::Outbox(me.clone());
+        self.forget(Record::Unreadable(outbox.key()));
+        self.forget(outbox);
+        self.forget(Record::Muted(me));
+        self.forget(Record::Name);
+        self.forget(Record::Rooms);
+        // A new MQTT session for whoever joins next in this tab: the broker keeps this one's subscriptions
+        // and queue for the persistent session of this client id.
+        self.forget(Record::ClientId);
+        for timer in [Timer::Session, Timer::Retry, Timer::Expire, Timer::Nudge] {
+            self.disarm(timer);
+        }
+        self.client = None;
+        self.password = None;
+        self.opened = false;
+        self.outbox = Outbox::default();
+        self.model = Model::new("", &[], Conversation::Room(DEFAULT_ROOM.into()));
+        self.status = Status::Disconnected(None);
+        self.notice = None;
+        self.connected_since = 0;
+        self.attempts = 0;
+        self.unseen = 0;
+        self.heard.clear();
+        self.cache_wait = None;
+        self.cache_writes.clear();
+        self.cache_limit = cache::PER_CONVERSATION;
+        self.waiting_since = None;
         Ok(())
     }
 
@@ -640,8 +810,14 @@ impl App {
         self.disarm(Timer::Session);
         self.status = Status::Connecting;
         self.opened = false;
-        self.out
-            .push_back(Output::Connect(brokers.current().to_owned()));
+        let url = brokers.current().to_owned();
+        if same_user {
+            self.out.push_back(Output::Connect(url));
+        } else {
+            // What the device kept is shown first, and known before the broker's histories are read.
+            self.out.push_back(Output::LoadCache(me.clone()));
+            self.cache_wait = Some(url);
+        }
         if remember {
             // A reload of this tab joins again with the same name (never with a password).
             self.store(Record::Name, me.clone());
@@ -1023,6 +1199,14 @@ mod tests {
         timers: SortedMap<Timer, Millis>,
         connects: Vec<String>,
         notifications: Vec<String>,
+        /// The device's cache, as IndexedDB keeps it: (user, row key) -> value; (user, conversation) ->
+        /// value; rows set aside. `quota`: how many message rows fit.
+        cache: SortedMap<(String, cache::RowKey), String>,
+        cache_convs: SortedMap<(String, String), String>,
+        aside: Vec<cache::Row>,
+        quota: usize,
+        /// Connections opened and caches loaded, in order.
+        order: Vec<&'static str>,
     }
 
     fn env(now: Millis) -> Env {
@@ -1052,7 +1236,86 @@ mod tests {
                 timers: SortedMap::default(),
                 connects: Vec::new(),
                 notifications: Vec::new(),
+                cache: SortedMap::default(),
+                cache_convs: SortedMap::default(),
+                aside: Vec::new(),
+                quota: usize::MAX,
+                order: Vec::new(),
             }
+        }
+
+        /// What the cache holds of `user`, as `net::cache` loads it: every conversation row, the newest
+        /// [`cache::PER_CONVERSATION`] messages of each, newest first.
+        fn load(&self, user: &str) -> Loaded {
+            let conversations: Vec<(String, String)> = self
+                .cache_convs
+                .iter()
+                .filter(|((u, _), _)| u == user)
+                .map(|((_, c), v)| (c.clone(), v.clone()))
+                .collect();
+            let mut messages = Vec::new();
+            for (conv, _) in &conversations {
+                let rows = self
+                    .cache
+                    .iter()
+                    .filter(|((u, k), _)| u == user && k.conversation == *conv)
+                    .map(|((_, k), v)| cache::Row {
+                        conversation: k.conversation.clone(),
+                        sent_at: k.sent_at,
+                        sender: k.sender.clone(),
+                        id: k.id.clone(),
+                        value: v.clone(),
+                    })
+                    .collect::<Vec<_>>();
+                messages.extend(rows.into_iter().rev().take(cache::PER_CONVERSATION));
+            }
+            Loaded {
+                conversations,
+                messages,
+            }
+        }
+
+        /// Carries out a batch of writes, all or nothing, as one IndexedDB transaction.
+        fn write(&mut self, user: &str, writes: Vec<Write>) -> Result<(), CacheError> {
+            let mut cache = self.cache.clone();
+            let mut convs = self.cache_convs.clone();
+            for w in writes {
+                match w {
+                    Write::Put(row) => {
+                        cache.insert((user.to_owned(), row.key()), row.value);
+                    }
+                    Write::Delete(key) => {
+                        cache.remove(&(user.to_owned(), key));
+                    }
+                    Write::PutConversation {
+                        conversation,
+                        value,
+                    } => {
+                        convs.insert((user.to_owned(), conversation), value);
+                    }
+                    Write::DeleteConversation(c) => {
+                        convs.remove(&(user.to_owned(), c.clone()));
+                        let keys: Vec<_> = cache
+                            .keys()
+                            .filter(|(u, k)| u == user && k.conversation == c)
+                            .cloned()
+                            .collect();
+                        for k in keys {
+                            cache.remove(&k);
+                        }
+                    }
+                    Write::SetAside(row) => {
+                        cache.remove(&(user.to_owned(), row.key()));
+                        self.aside.push(row);
+                    }
+                }
+            }
+            if cache.len() > self.quota {
+                return Err(CacheError::Quota);
+            }
+            self.cache = cache;
+            self.cache_convs = convs;
+            Ok(())
         }
 
         fn handle(&mut self, input: Input<'_>) -> Result<(), Refusal> {
@@ -1067,6 +1330,7 @@ mod tests {
             while let Some(out) = self.app.poll_output() {
                 match out {
                     Output::Connect(url) => {
+                        self.order.push("connect");
                         self.connects.push(url);
                         let input = if self.up {
                             Input::Opened
@@ -1098,6 +1362,38 @@ mod tests {
                     }
                     Output::Notify { title, .. } => self.notifications.push(title),
                     Output::Show(_) => {}
+                    Output::LoadCache(user) => {
+                        self.order.push("load");
+                        let loaded = self.load(&user);
+                        self.app
+                            .handle(Input::CacheLoaded(Ok(loaded)), self.env)
+                            .unwrap();
+                    }
+                    Output::Cache { user, writes } => {
+                        if let Err(e) = self.write(&user, writes) {
+                            self.app.handle(Input::CacheFailed(e), self.env).unwrap();
+                        }
+                    }
+                    Output::ClearCache(user) => {
+                        let keys: Vec<_> = self
+                            .cache
+                            .keys()
+                            .filter(|(u, _)| *u == user)
+                            .cloned()
+                            .collect();
+                        for k in keys {
+                            self.cache.remove(&k);
+                        }
+                        let keys: Vec<_> = self
+                            .cache_convs
+                            .keys()
+                            .filter(|(u, _)| *u == user)
+                            .cloned()
+                            .collect();
+                        for k in keys {
+                            self.cache_convs.remove(&k);
+                        }
+                    }
                 }
             }
         }
@@ -1451,6 +1747,260 @@ mod tests {
         );
     }
 
+    /// A PUBLISH from the broker of `sender`'s message `id` in `topic` (QoS 0).
+    fn incoming(topic: &str, id: &str, text: &str, sent_at: i64) -> Vec<u8> {
+        let payload = format!(r#"{{"id":"{id}","text":"{text}","sent_at":{sent_at}}}"#);
+        let mut bytes = Vec::new();
+        Packet::Publish(mqtt::Publish {
+            dup: false,
+            qospid: mqtt::QosPid::AtMostOnce,
+            retain: false,
+            topic: mqtt::TopicName::new(topic).unwrap(),
+            payload: payload.as_bytes(),
+        })
+        .encode(&mut bytes)
+        .unwrap();
+        bytes
+    }
+
+    /// The same tab reloaded: a new core with what the old one stored and cached, the broker `up` or not.
+    fn reload(s: &Shell, up: bool) -> Shell {
+        let mut again = Shell::new("ws://a:1", s.storage.clone());
+        again.cache = s.cache.clone();
+        again.cache_convs = s.cache_convs.clone();
+        again.up = up;
+        again.env = s.env;
+        again
+    }
+
+    fn texts(s: &Shell, conv: &Conversation) -> Vec<String> {
+        s.app
+            .model()
+            .messages(conv)
+            .iter()
+            .map(|m| match &m.content {
+                Content::Text(t) => t.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_shows_what_the_page_showed_before_connecting_and_each_message_once() {
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        const T: i64 = 1_700_000_000_000; // the shell's clock at 0
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b1",
+            "hi alice",
+            T - 2_000,
+        )))
+        .unwrap();
+        s.handle(Input::Send("hi bob".into())).unwrap();
+        s.handle(Input::Bytes(&incoming(
+            "chat/users/alice/dm/bob",
+            "b2",
+            "psst",
+            T - 1_000,
+        )))
+        .unwrap();
+        assert_eq!(texts(&s, &general), ["hi alice", "hi bob"]);
+
+        // Reloaded with the broker down: the conversation is drawn from the device, before any connection
+        // opens, and the tab says it is offline.
+        let mut r = reload(&s, false);
+        r.handle(Input::Resume).unwrap();
+        assert_eq!(
+            r.order,
+            ["load", "connect"],
+            "drawn before the socket opens"
+        );
+        assert_eq!(texts(&r, &general), ["hi alice", "hi bob"]);
+        let bob = Conversation::Direct("bob".into());
+        assert_eq!(
+            texts(&r, &bob),
+            ["psst"],
+            "the direct conversation is back too"
+        );
+        assert!(
+            r.app
+                .model()
+                .conversations()
+                .iter()
+                .any(|(c, n)| *c == bob && *n == 1),
+            "unread, still"
+        );
+        assert!(matches!(r.app.status(), Status::Reconnecting { .. }));
+        let shown = r.app.model().messages(&general);
+        assert_eq!(r.app.delivery(&shown[1]), Delivery::Sent);
+
+        // The broker comes back and sends the same messages again (a history, a redelivery): each once.
+        r.up = true;
+        r.fire(Timer::Retry);
+        assert_eq!(r.app.status(), &Status::Connected);
+        r.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b1",
+            "hi alice",
+            T - 2_000,
+        )))
+        .unwrap();
+        r.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b3",
+            "back",
+            T + 5_000,
+        )))
+        .unwrap();
+        assert_eq!(texts(&r, &general), ["hi alice", "hi bob", "back"]);
+        let rows = r
+            .cache
+            .keys()
+            .filter(|(_, k)| k.conversation == "#general")
+            .count();
+        assert_eq!(rows, 3, "written once each, incrementally");
+    }
+
+    #[test]
+    fn the_device_keeps_the_newest_500_of_a_conversation_and_fewer_when_the_quota_is_short() {
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        for i in 0..520 {
+            let id = format!("b{i}");
+            s.handle(Input::Bytes(&incoming(
+                "chat/rooms/general/messages/bob",
+                &id,
+                "x",
+                1_000 + i,
+            )))
+            .unwrap();
+        }
+        let kept: Vec<i64> = s.cache.keys().map(|(_, k)| k.sent_at).collect();
+        assert_eq!(kept.len(), cache::PER_CONVERSATION);
+        assert_eq!(kept.first(), Some(&1_020), "the oldest 20 evicted");
+        // An older message arriving late is not kept: the 500 newest are.
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/carol",
+            "c0",
+            "old",
+            5,
+        )))
+        .unwrap();
+        assert_eq!(s.cache.len(), cache::PER_CONVERSATION);
+        assert_eq!(
+            s.app.model().messages(&general).len(),
+            521,
+            "all shown on this page"
+        );
+
+        // The quota is used up: half as many are kept, and the user is told.
+        s.quota = 400;
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "new",
+            "x",
+            9_999,
+        )))
+        .unwrap();
+        assert_eq!(s.cache.len(), 250);
+        assert_eq!(s.app.notice(), Some(&Notice::CacheFull { kept: 250 }));
+        assert!(
+            s.cache.keys().any(|(_, k)| k.id == "new"),
+            "the newest kept"
+        );
+    }
+
+    #[test]
+    fn rows_that_cannot_be_read_are_set_aside_and_reported() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b1",
+            "ok",
+            10,
+        )))
+        .unwrap();
+        let key = cache::RowKey {
+            conversation: "#general".into(),
+            sent_at: 11,
+            sender: "bob".into(),
+            id: "b2".into(),
+        };
+        s.cache.insert(
+            ("alice".into(), key.clone()),
+            r#"{"v":99,"text":"from the future"}"#.into(),
+        );
+        let mut r = reload(&s, true);
+        r.handle(Input::Resume).unwrap();
+        assert_eq!(texts(&r, &Conversation::Room("general".into())), ["ok"]);
+        assert_eq!(r.app.notice(), Some(&Notice::CacheUnreadable(1)));
+        assert_eq!(r.aside.len(), 1, "kept aside, not lost");
+        assert!(!r.cache.contains_key(&("alice".into(), key)));
+    }
+
+    #[test]
+    fn a_history_the_broker_lost_comes_back_from_the_device_after_a_reload() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        for text in ["one", "two", "three"] {
+            s.env = env(s.env.now + 1_000);
+            s.handle(Input::Send(text.into())).unwrap();
+        }
+        // The broker lost everything (its persistence file deleted); the tab is reloaded.
+        let mut r = reload(&s, true);
+        r.handle(Input::Resume).unwrap();
+        assert_eq!(r.app.status(), &Status::Connected);
+        let (_, json) = r
+            .broker
+            .published
+            .iter()
+            .rev()
+            .find(|(t, _)| t.starts_with("chat/rooms/general/history/"))
+            .expect("the history published again");
+        let texts: Vec<String> = crate::chat::message::parse_history(json.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
+        assert_eq!(texts, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn signing_out_forgets_this_user_in_this_browser() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::Mute("eve".into())).unwrap();
+        s.broker.ack = false;
+        s.handle(Input::Send("unsent".into())).unwrap();
+        assert!(!s.cache.is_empty());
+        s.handle(Input::SignOut).unwrap();
+        assert!(
+            s.cache.is_empty() && s.cache_convs.is_empty(),
+            "nothing kept on the device"
+        );
+        for key in ["name", "rooms", "client-id", "outbox.alice", "muted.alice"] {
+            assert!(
+                !s.storage.contains_key(&format!("mqtt-chat.{key}")),
+                "{key}"
+            );
+        }
+        assert_eq!(s.app.me(), None);
+        assert_eq!(s.app.status(), &Status::Disconnected(None));
+        assert!(!s.connected);
+        // The next user of this tab starts afresh, with a new session.
+        join(&mut s, "bob");
+        assert!(s
+            .app
+            .model()
+            .messages(&Conversation::Room("general".into()))
+            .is_empty());
+        assert!(!s.app.model().is_muted("eve"));
+    }
+
     #[test]
     fn messages_to_a_hidden_page_count_and_notify() {
         let mut s = Shell::new("ws://a:1", SortedMap::default());
@@ -1492,6 +2042,10 @@ mod tests {
         let mut pings = 0;
         while let Some(out) = s.app.poll_output() {
             match out {
+                Output::LoadCache(_) => {
+                    let nothing = Input::CacheLoaded(Ok(Loaded::default()));
+                    s.app.handle(nothing, s.env).unwrap();
+                }
                 Output::Connect(_) => {
                     s.app.handle(Input::Opened, s.env).unwrap();
                 }

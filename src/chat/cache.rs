@@ -74,3 +74,173 @@ pub enum CacheError {
     #[error("the messages on this device could not be written ({0})")]
     Failed(String),
 }
+
+// --- The core's rules ----------------------------------------------------------------------------------------
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{ChatMessage, Content};
+use super::conversation::Conversation;
+use super::model::{Item, Model};
+
+/// How many of the newest messages of each conversation the device keeps (at first: the browser's quota can
+/// make it fewer, see `App`), and the fewest it keeps when the quota is short.
+pub const PER_CONVERSATION: usize = 500;
+pub const MIN_PER_CONVERSATION: usize = 50;
+
+/// The version of the rows' JSON: a row of another version is set aside, not misread.
+const VERSION: u32 = 1;
+
+/// A message row's value.
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageValue {
+    v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    /// A payload that was not UTF-8, of this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unreadable: Option<usize>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+/// A conversation row's value.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversationValue {
+    v: u32,
+    unread: usize,
+    read_at: i64,
+}
+
+/// The row that keeps `m`; `None` for what is not kept (a notice of something too large to show).
+pub fn row_of(m: &ChatMessage) -> Option<Row> {
+    let value = match &m.content {
+        Content::Text(text) => MessageValue {
+            v: VERSION,
+            text: Some(text.clone()),
+            unreadable: None,
+            truncated: m.truncated,
+        },
+        Content::Unreadable(bytes) => MessageValue {
+            v: VERSION,
+            text: None,
+            unreadable: Some(*bytes),
+            truncated: false,
+        },
+        Content::TooLarge(..) => return None,
+    };
+    Some(Row {
+        conversation: m.conversation.fragment(),
+        sent_at: m.sent_at,
+        sender: m.sender.clone(),
+        id: m.id.clone(),
+        value: serde_json::to_string(&value).ok()?,
+    })
+}
+
+/// The message a row keeps; `None` for a row that cannot be read (another version, damaged).
+pub fn message_of(row: &Row) -> Option<ChatMessage> {
+    let value: MessageValue = serde_json::from_str(&row.value).ok()?;
+    let content = match (value.v, value.text, value.unreadable) {
+        (VERSION, Some(text), None) => Content::Text(super::message::clean_text(text)),
+        (VERSION, None, Some(bytes)) => Content::Unreadable(bytes),
+        _ => return None,
+    };
+    let conversation = Conversation::from_fragment(&row.conversation)?;
+    super::names::validate(&row.sender).ok()?;
+    if row.id.is_empty() || row.id.len() > super::message::MAX_ID_BYTES {
+        return None;
+    }
+    Some(ChatMessage {
+        conversation,
+        sender: row.sender.clone(),
+        id: row.id.clone(),
+        content,
+        truncated: value.truncated,
+        sent_at: row.sent_at,
+        live: false,
+    })
+}
+
+/// A conversation row: its unread count and read position.
+pub fn conversation_value(unread: usize, read_at: i64) -> String {
+    let value = ConversationValue {
+        v: VERSION,
+        unread,
+        read_at,
+    };
+    serde_json::to_string(&value).unwrap_or_default()
+}
+
+/// Reads a conversation row; `None` if it cannot be read.
+pub fn read_conversation(value: &str) -> Option<(usize, i64)> {
+    let value: ConversationValue = serde_json::from_str(value).ok()?;
+    (value.v == VERSION).then_some((value.unread, value.read_at))
+}
+
+/// What the cache must learn of the messages `added` to `model` and the conversations `touched` (unread
+/// count or read position changed), keeping the newest `limit` messages of each conversation: a row for each
+/// message added among the newest, a deletion for each that an addition pushed out, a conversation row for
+/// each conversation touched or added to. Incremental: never a whole conversation per message.
+pub fn writes_for(
+    model: &Model,
+    added: &[Arc<Item>],
+    touched: &[Conversation],
+    limit: usize,
+) -> Vec<Write> {
+    let mut writes = Vec::new();
+    let mut convs: Vec<&Conversation> = added.iter().map(|m| &m.conversation).collect();
+    convs.extend(touched);
+    convs.sort();
+    convs.dedup();
+    for conv in convs {
+        let entries = model.messages(conv);
+        let new: Vec<&Arc<Item>> = added.iter().filter(|m| m.conversation == *conv).collect();
+        let is_new = |item: &Arc<Item>| new.iter().any(|n| Arc::ptr_eq(n, item));
+        let kept_from = entries.len().saturating_sub(limit);
+        // The messages before `kept_from` that were among the newest `limit` before these were added.
+        let out_from = kept_from.saturating_sub(new.len());
+        for item in entries.get(out_from..kept_from).unwrap_or_default() {
+            if !is_new(item) {
+                if let Some(row) = row_of(item) {
+                    writes.push(Write::Delete(row.key()));
+                }
+            }
+        }
+        for item in entries.get(kept_from..).unwrap_or_default() {
+            if is_new(item) {
+                writes.extend(row_of(item).map(Write::Put));
+            }
+        }
+        if let Some((unread, read_at)) = model.read_state(conv) {
+            writes.push(Write::PutConversation {
+                conversation: conv.fragment(),
+                value: conversation_value(unread, read_at),
+            });
+        }
+    }
+    writes
+}
+
+/// After a write failed for want of space: deletions that bring every conversation down to its newest
+/// `limit` messages, and those newest rows written again (the failed write took some with it). Every older
+/// message shown is deleted, kept or not (the failed write may have left one that should have gone): a rare
+/// event, bounded by what the page shows.
+pub fn shrink(model: &Model, limit: usize) -> Vec<Write> {
+    let mut writes = Vec::new();
+    for (conv, _) in model.conversations() {
+        let entries = model.messages(&conv);
+        let to = entries.len().saturating_sub(limit);
+        for item in entries.get(..to).unwrap_or_default() {
+            if let Some(row) = row_of(item) {
+                writes.push(Write::Delete(row.key()));
+            }
+        }
+        for item in entries.get(to..).unwrap_or_default() {
+            writes.extend(row_of(item).map(Write::Put));
+        }
+    }
+    writes
+}

@@ -51,6 +51,8 @@ impl std::ops::Deref for Item {
 pub struct Conv {
     pub timeline: Timeline<Arc<Item>>,
     pub unread: usize,
+    /// The read position: the time of the newest message read (Unix ms).
+    pub read_at: i64,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,10 @@ pub struct Model {
     people_capped: bool,
     /// The name [`Model::saw`] last recorded.
     last_seen: String,
+    /// Messages added to a timeline since [`Model::take_added`] was last asked, and conversations whose
+    /// unread count or read position changed: what the on-device cache must learn.
+    added: Vec<Arc<Item>>,
+    touched: Vec<Conversation>,
 }
 
 impl Model {
@@ -91,6 +97,8 @@ impl Model {
             lookalikes: SortedMap::default(),
             people_capped: false,
             last_seen: String::new(),
+            added: Vec::new(),
+            touched: Vec::new(),
         };
         for room in rooms {
             model.convs.get_or_default(Conversation::Room(room.clone()));
@@ -127,9 +135,12 @@ impl Model {
                 let current = m.conversation == self.current;
                 if self.insert(m.clone()) && notify {
                     let conv = self.convs.get_mut(&m.conversation)?;
-                    if !current {
+                    if current {
+                        conv.read_at = conv.read_at.max(m.sent_at);
+                    } else {
                         conv.unread += 1;
                     }
+                    self.touched.push(m.conversation.clone());
                     return Some(m.clone());
                 }
             }
@@ -193,9 +204,57 @@ impl Model {
             message,
         };
         let conv = self.convs.get_or_default(item.conversation.clone());
-        let added = conv.timeline.insert(Arc::new(item)).is_some();
+        let item = Arc::new(item);
+        let added = conv.timeline.insert(Arc::clone(&item)).is_some();
         self.next_seq += u64::from(added);
+        if added {
+            self.added.push(item);
+        }
         added
+    }
+
+    /// Adds a message kept on the device from an earlier page: not live, not unread.
+    pub fn add_cached(&mut self, m: ChatMessage) {
+        if m.conversation.room().is_some() && !self.convs.contains_key(&m.conversation) {
+            return;
+        }
+        if let Some(hidden) = self.muted.get_mut(&m.sender) {
+            hidden.push(Arc::new(Item {
+                seq: self.next_seq,
+                message: m,
+            }));
+            self.next_seq += 1;
+            return;
+        }
+        self.insert(m);
+    }
+
+    /// Restores a conversation's unread count and read position kept on the device (a direct conversation
+    /// is opened; a room this tab is not in is not).
+    pub fn restore(&mut self, conv: &Conversation, unread: usize, read_at: i64) {
+        if conv.room().is_some() && !self.convs.contains_key(conv) {
+            return;
+        }
+        let current = *conv == self.current;
+        let c = self.convs.get_or_default(conv.clone());
+        c.read_at = c.read_at.max(read_at);
+        if !current {
+            c.unread = c.unread.max(unread);
+        }
+    }
+
+    /// The messages added and the conversations whose unread count or read position changed, since the last
+    /// call (each conversation once).
+    pub fn take_added(&mut self) -> (Vec<Arc<Item>>, Vec<Conversation>) {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort();
+        touched.dedup();
+        (std::mem::take(&mut self.added), touched)
+    }
+
+    /// A conversation's unread count and read position.
+    pub fn read_state(&self, conv: &Conversation) -> Option<(usize, i64)> {
+        self.convs.get(conv).map(|c| (c.unread, c.read_at))
     }
 
     /// Adds a conversation (a room joined) without showing it.
@@ -205,7 +264,12 @@ impl Model {
 
     /// Shows a conversation (creating it) and marks it read.
     pub fn open(&mut self, conv: Conversation) {
-        self.convs.get_or_default(conv.clone()).unread = 0;
+        let c = self.convs.get_or_default(conv.clone());
+        c.unread = 0;
+        if let Some(newest) = c.timeline.entries().last() {
+            c.read_at = c.read_at.max(newest.sent_at);
+        }
+        self.touched.push(conv.clone());
         self.current = conv;
     }
 

@@ -10,10 +10,11 @@ mod status;
 
 use leptos::prelude::*;
 
+use crate::chat::cache::CacheError;
 use crate::chat::settings::Brokers;
 use crate::chat::sorted::SortedMap;
 use crate::chat::{App, Conversation, Env, Input, Model, Output, Status, Timer};
-use crate::net::{self, storage, Listener, Socket, SocketEvent};
+use crate::net::{self, cache, storage, Listener, Socket, SocketEvent};
 
 pub use composer::Composer;
 pub use login::Login;
@@ -36,6 +37,17 @@ pub struct ChatState {
     timers: StoredValue<SortedMap<Timer, gloo_timers::callback::Timeout>, LocalStorage>,
     /// How the view hears of changes in this animation frame.
     frame: StoredValue<Frame>,
+    /// The on-device cache (IndexedDB), once open.
+    cache: StoredValue<CacheSlot, LocalStorage>,
+}
+
+/// Where the on-device cache stands.
+enum CacheSlot {
+    /// Being opened: what the core asked of it meanwhile, in order.
+    Opening(Vec<Output>),
+    Open(cache::Cache),
+    /// This browser keeps nothing (private mode, a browser setting, another tab upgrading it).
+    Off(CacheError),
 }
 
 /// Telling the view about changes: the first few in an animation frame at once, the rest together at the
@@ -81,6 +93,59 @@ impl ChatState {
             socket: StoredValue::new_local(None),
             timers: StoredValue::new_local(SortedMap::default()),
             frame: StoredValue::new(Frame::default()),
+            cache: StoredValue::new_local(CacheSlot::Opening(Vec::new())),
+        }
+    }
+
+    /// Opens the on-device cache; what the core asked of it meanwhile is carried out then.
+    fn open_cache(self) {
+        cache::open(move |opened| {
+            let slot = match opened {
+                Ok(c) => CacheSlot::Open(c),
+                Err(e) => CacheSlot::Off(e),
+            };
+            let waiting = match self.cache.try_update_value(|s| std::mem::replace(s, slot)) {
+                Some(CacheSlot::Opening(waiting)) => waiting,
+                _ => Vec::new(),
+            };
+            for output in waiting {
+                self.carry_out(output);
+            }
+        });
+    }
+
+    /// Carries out what the core asks of the on-device cache.
+    fn cache_output(self, output: Output) {
+        let open = self.cache.try_update_value(|slot| match slot {
+            CacheSlot::Opening(waiting) => {
+                waiting.push(output);
+                None
+            }
+            CacheSlot::Open(c) => Some(Ok((c.clone(), output))),
+            CacheSlot::Off(e) => Some(Err((e.clone(), output))),
+        });
+        match open.flatten() {
+            None => {}
+            Some(Ok((c, Output::LoadCache(user)))) => {
+                c.load(&user, crate::chat::cache::PER_CONVERSATION, move |loaded| {
+                    self.dispatch(Input::CacheLoaded(loaded));
+                });
+            }
+            Some(Ok((c, Output::Cache { user, writes }))) => c.write(&user, writes, move |done| {
+                if let Err(e) = done {
+                    self.dispatch(Input::CacheFailed(e));
+                }
+            }),
+            Some(Ok((c, Output::ClearCache(user)))) => c.clear_user(&user, move |done| {
+                if let Err(e) = done {
+                    self.dispatch(Input::CacheFailed(e));
+                }
+            }),
+            // No cache: a load finds nothing (the core says so once), writes have nowhere to go.
+            Some(Err((e, Output::LoadCache(_)))) => {
+                net::soon(move || self.dispatch(Input::CacheLoaded(Err(e))));
+            }
+            Some(_) => {}
         }
     }
 
@@ -163,6 +228,9 @@ impl ChatState {
             Output::Show(conv) => {
                 net::set_fragment(&conv.fragment());
                 self.panel_open.set(false);
+            }
+            output @ (Output::LoadCache(_) | Output::Cache { .. } | Output::ClearCache(_)) => {
+                self.cache_output(output);
             }
         }
     }
@@ -271,6 +339,16 @@ impl ChatState {
         self.dispatch(Input::Unmute(user.to_owned()));
     }
 
+    /// Forgets this user in this browser, once they confirm: the messages kept on the device, the outbox,
+    /// the stored name and rooms, the mutes. The login form shows.
+    pub fn sign_out(self) {
+        let question = "Sign out? This browser forgets your messages, your name and any message not sent yet. \
+                        Others can still read what you sent.";
+        if net::confirm(question) {
+            self.dispatch(Input::SignOut);
+        }
+    }
+
     pub fn dismiss_notice(self) {
         self.dispatch(Input::DismissNotice);
     }
@@ -319,6 +397,7 @@ impl ChatState {
 pub fn App() -> impl IntoView {
     let state = ChatState::new();
     provide_context(state);
+    state.open_cache();
 
     // Page-level listeners and timers, alive as long as the app.
     let keep = StoredValue::new_local(Vec::<Listener>::new());

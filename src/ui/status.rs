@@ -74,6 +74,9 @@ pub fn StatusBar() -> impl IntoView {
                     state.retry_now();
                 }>"Retry now"</button>
             </Show>
+            <Show when=move || state.me().is_some()>
+                <button type="button" class="link sign-out" on:click=move |_| state.sign_out()>"Sign out"</button>
+            </Show>
             <Show when=move || state.notice().is_some()>
                 <p class="notice" role="alert">
                     {move || state.notice()}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Poll, Token, Waker};
 use mqtt::Millis;
+use mqtt_chat::chat::cache::Loaded;
 use mqtt_chat::chat::{App, Env, Input, Output, Refusal, Timer};
 
 use crate::net::{self, Stream};
@@ -188,6 +189,13 @@ impl Shell {
                 // A terminal is never hidden (the core notifies only a hidden page), and what is shown is
                 // read from the model on every draw.
                 Output::Notify { .. } | Output::Show(_) => {}
+                // The terminal keeps no messages of its own: what it shows comes from the broker (the
+                // histories on joining). So a cache load finds nothing, and writes have nowhere to go.
+                Output::LoadCache(_) => {
+                    let env = self.env();
+                    self.app.act(Input::CacheLoaded(Ok(Loaded::default())), env);
+                }
+                Output::Cache { .. } | Output::ClearCache(_) => {}
             }
         }
         self.flush();
