@@ -35,6 +35,28 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A directory of the test's own, removed when dropped (a failing test too).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        TempDir(temp_dir(tag))
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -431,9 +453,9 @@ fn ids(answer: &Value) -> Vec<String> {
     listed(answer).into_iter().map(|(_, id)| id).collect()
 }
 
-fn setup() -> (Broker, PathBuf, History) {
+fn setup() -> (Broker, TempDir, History) {
     let broker = Broker::start();
-    let dir = temp_dir("db");
+    let dir = TempDir::new("db");
     let db = dir.join("history.sqlite3");
     let history = History::start(&broker, &db);
     (broker, dir, history)
@@ -441,7 +463,7 @@ fn setup() -> (Broker, PathBuf, History) {
 
 #[test]
 fn live_messages_are_answered_oldest_first_each_once() {
-    let (broker, dir, _history) = setup();
+    let (broker, _dir, _history) = setup();
     let mut ann = Client::connect(&broker, "ann");
     let mut cat = Client::connect(&broker, "cat");
     ann.say("ann", "general", "a1", "first", 1_000);
@@ -471,12 +493,11 @@ fn live_messages_are_answered_oldest_first_each_once() {
     assert_eq!(ids(&rust), ["r1"]);
     let empty = bob.ask("nowhere", i64::MAX, 100);
     assert_eq!((ids(&empty).len(), &empty["more"]), (0, &json!(false)));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn before_and_limit_page_back_to_the_beginning() {
-    let (broker, dir, _history) = setup();
+    let (broker, _dir, _history) = setup();
     let mut ann = Client::connect(&broker, "ann");
     for n in 1..=25 {
         ann.say("ann", "general", &format!("m{n}"), "x", n * 1_000);
@@ -513,7 +534,6 @@ fn before_and_limit_page_back_to_the_beginning() {
         (ids(&before_all).len(), &before_all["more"]),
         (0, &json!(false))
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -548,7 +568,7 @@ fn retained_histories_from_before_the_service_started_are_answered() {
         true,
     );
 
-    let dir = temp_dir("db");
+    let dir = TempDir::new("db");
     let _history = History::start(&broker, &dir.join("history.sqlite3"));
     let mut bob = Asker::new(&broker, "bob");
     let answer = bob.ask("general", i64::MAX, 100);
@@ -568,12 +588,11 @@ fn retained_histories_from_before_the_service_started_are_answered() {
     ann.say("ann", "general", "live", "live", 400);
     let answer = bob.ask_until("general", 100, |a| ids(a).contains(&"live".to_owned()));
     assert_eq!(ids(&answer), ["h1", "c1", "h2", "live"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn an_answer_near_the_size_limit_leaves_out_the_oldest() {
-    let (broker, dir, _history) = setup();
+    let (broker, _dir, _history) = setup();
     let mut ann = Client::connect(&broker, "ann");
     // 4,000 control characters, each written \u0001 (6 bytes) in JSON: about 24 KB per message in an answer,
     // so 100 of them are twice the limit.
@@ -618,12 +637,11 @@ fn an_answer_near_the_size_limit_leaves_out_the_oldest() {
     assert_eq!(got, newest, "the newest, oldest first");
     assert_eq!(answer["more"], true);
     assert_eq!(answer["messages"][0]["text"], text.as_str());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn malformed_requests_get_an_error_or_nothing_and_others_are_still_answered() {
-    let (broker, dir, history) = setup();
+    let (broker, _dir, history) = setup();
     let mut bob = Asker::new(&broker, "bob");
     for bad in [
         "not json",
@@ -662,12 +680,11 @@ fn malformed_requests_get_an_error_or_nothing_and_others_are_still_answered() {
         "{:#?}",
         history.lines()
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn more_than_ten_requests_a_second_are_refused() {
-    let (broker, dir, _history) = setup();
+    let (broker, _dir, _history) = setup();
     let mut bob = Asker::new(&broker, "bob");
     // 15 at once, without waiting for acknowledgements.
     let topic = "chat/rooms/general/earlier/bob";
@@ -695,12 +712,11 @@ fn more_than_ten_requests_a_second_are_refused() {
     assert!(ann.ask("general", i64::MAX, 1)["messages"].is_array());
     std::thread::sleep(Duration::from_millis(1_100));
     assert!(bob.ask("general", i64::MAX, 1)["messages"].is_array());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn the_acl_keeps_requests_and_answers_to_their_user() {
-    let (broker, dir, _history) = setup();
+    let (broker, _dir, _history) = setup();
     let mut bob = Asker::new(&broker, "bob");
     let mut eve = Client::connect(&broker, "eve");
     // Eve may subscribe (Mosquitto 2.0.11 grants it) but never receives bob's answers.
@@ -738,7 +754,6 @@ fn the_acl_keeps_requests_and_answers_to_their_user() {
         false,
     );
     assert!(eve.answer("eve-1")["messages"].is_array());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -756,7 +771,6 @@ fn the_database_and_the_queue_survive_a_restart_of_the_service() {
     ann.say("ann", "general", "after", "after the restart", 3_000);
     let answer = bob.ask_until("general", 10, |a| ids(a).len() == 3);
     assert_eq!(ids(&answer), ["before", "while", "after"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -766,7 +780,7 @@ fn in_accounts_mode_it_logs_in_with_its_password_over_the_unix_socket() {
         ("ann", "ann-secret"),
         ("bob", "bob-secret"),
     ]);
-    let dir = temp_dir("db");
+    let dir = TempDir::new("db");
     let password = dir.join("password");
     std::fs::write(&password, "service-secret\n").unwrap();
     let socket = format!("unix:{}", broker.socket.as_ref().unwrap().display());
@@ -787,5 +801,4 @@ fn in_accounts_mode_it_logs_in_with_its_password_over_the_unix_socket() {
     let wrong = History::spawn(&args, &dir.join("other.sqlite3"));
     wrong.wait_log("refused the connection");
     wrong.wait_log("reconnecting in 1 s");
-    let _ = std::fs::remove_dir_all(dir);
 }
