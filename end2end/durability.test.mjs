@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { log, useSetUp } from './harness.mjs';
-import { closeAll, messages, nonce, openJoined, send, waitForMessage, waitForStatus } from './tabs.mjs';
+import { closeAll, messages, newPage, nonce, openJoined, send, waitForMessage, waitForStatus } from './tabs.mjs';
 
 const env = useSetUp();
 const names = ['alice', 'bob', 'carol'];
@@ -143,6 +143,178 @@ describe('broker crash', () => {
       }
     } finally {
       await closeAll(alice, bob, carol);
+    }
+  });
+});
+
+/**
+ * Conversations that survive anything: what a tab holds (on screen and on the device) is never lost while any
+ * copy of it exists — not to a broker that lost its last seconds or its whole persistence file, not to a
+ * reload while the broker is down.
+ */
+describe('conversations that survive', () => {
+  /** Each tab says two things (the last just before `then`), in a room of its own; returns the texts. */
+  const chatThenCrash = async (tabs, then) => {
+    const said = [];
+    for (const round of [1, 2]) {
+      for (const page of tabs) {
+        const text = `${page.label} says ${round}`;
+        await send(page, text);
+        said.push(text);
+      }
+    }
+    for (const page of tabs) await waitForMessage(page, said.at(-1));
+    await then();
+    return said;
+  };
+
+  /** Every tab shows every one of `texts` once, each sender's in the order sent, within `ms` of `since`. */
+  const allShown = async (tabs, texts, since, ms) => {
+    for (const page of tabs) {
+      for (const text of texts) {
+        await waitForMessage(page, text, { timeout: Math.max(1, ms - (Date.now() - since)) });
+      }
+    }
+    const took = Date.now() - since;
+    for (const page of tabs) {
+      const shown = await messages(page).locator('.text').allTextContents();
+      for (const sender of names) {
+        const want = texts.filter((t) => t.startsWith(`${sender} `));
+        assert.deepEqual(shown.filter((t) => want.includes(t)), want, `${page.label}: ${sender}'s messages, once each, in order`);
+      }
+    }
+    return took;
+  };
+
+  /**
+   * The crash, both ways: killed half a second after the last message (inside its one-second autosave
+   * window), or with its persistence file deleted too. Messages are sent while it is down, and one tab is
+   * reloaded while it is down. After the restart every tab, and a new one, shows every message.
+   */
+  const crashTest = (wipe) => async () => {
+    const hash = `#${wipe ? 'wiped' : 'crash'}${nonce()}`;
+    const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
+    const [alice, bob, carol] = tabs;
+    let dave;
+    let down = false;
+    try {
+      const said = await chatThenCrash(tabs, async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        await env.broker.crash();
+        down = true;
+      });
+      if (wipe) env.broker.wipe();
+      for (const page of tabs) await waitForStatus(page, /Reconnecting/);
+      for (const page of tabs) {
+        const text = `${page.label} while down`;
+        await send(page, text);
+        said.push(text);
+      }
+      // Carol's tab reloads while the broker is down: it shows what it showed, from the device, offline.
+      await carol.reload();
+      await waitForStatus(carol, /Reconnecting/);
+      for (const text of said.filter((t) => !t.endsWith('while down') || t.startsWith('carol'))) {
+        await waitForMessage(carol, text);
+      }
+
+      await env.broker.restart();
+      down = false;
+      const restarted = Date.now();
+      const took = await allShown(tabs, said, restarted, 10_000);
+      log(`CRASH ${wipe ? 'with the persistence file deleted' : 'in the autosave window'}: every tab had every message once, in order, ${took} ms after the restart`);
+
+      // A tab opened now, in a browser that never saw the room, gets the whole room from the broker's
+      // histories: the tabs published again what the broker had lost.
+      dave = await openJoined(env.browser, `${env.appUrl}${hash}`, 'dave');
+      const joined = Date.now();
+      for (const text of said) await waitForMessage(dave, text, { timeout: 10_000 });
+      log(`CRASH ${wipe ? 'wiped' : 'autosave'}: a new tab showed the whole room ${Date.now() - joined} ms after joining`);
+    } finally {
+      if (down) await env.broker.restart();
+      await closeAll(alice, bob, carol, dave);
+    }
+  };
+
+  test('the broker killed inside its autosave window, a tab reloaded while it is down: every message, once, in order, within 10 s', { timeout: 240_000 }, crashTest(false));
+
+  test('the broker restarted with its persistence file deleted: the room\'s history comes back from the tabs', { timeout: 240_000 }, crashTest(true));
+
+  test('the broker down, a tab reloaded: the conversation is drawn from the device, and says it is offline', { timeout: 240_000 }, async () => {
+    const hash = `#offline${nonce()}`;
+    const alice = await openJoined(env.browser, `${env.appUrl}${hash}`, 'alice');
+    const bob = await openJoined(env.browser, `${env.appUrl}${hash}`, 'bob');
+    let down = false;
+    try {
+      const texts = Array.from({ length: 30 }, (_, i) => `line ${i}`);
+      for (const [i, text] of texts.entries()) await send(i % 2 ? bob : alice, text);
+      await waitForMessage(alice, texts.at(-1));
+      await env.broker.crash();
+      down = true;
+      await waitForStatus(alice, /Reconnecting/);
+      const draws = [];
+      for (let i = 0; i < 5; i++) {
+        await alice.reload();
+        // Milliseconds from navigation (performance.timeOrigin) until the newest message is drawn.
+        const drawn = await alice.waitForFunction((last) => {
+          const items = [...document.querySelectorAll('li.message .text')];
+          return items.some((e) => e.textContent === last) && Math.round(performance.now());
+        }, texts.at(-1), { polling: 'raf', timeout: 10_000 });
+        draws.push(await drawn.jsonValue());
+      }
+      await waitForStatus(alice, /Disconnected: .*Reconnecting/);
+      const shown = await messages(alice).locator('.text').allTextContents();
+      assert.deepEqual(shown.filter((t) => t.startsWith('line ')), texts, 'every line, once, in order');
+      draws.sort((a, b) => a - b);
+      log(`CACHE_DRAWN ms from navigation to the cached conversation drawn, broker down, 5 reloads: ${draws.join(', ')} (median ${draws[2]}; target 300)`);
+      await env.broker.restart();
+      down = false;
+      await waitForStatus(alice, /Connected as alice/);
+      const after = await messages(alice).locator('.text').allTextContents();
+      assert.deepEqual(after.filter((t) => t.startsWith('line ')), texts, 'the broker\'s copies merge in, each once');
+    } finally {
+      if (down) await env.broker.restart();
+      await closeAll(alice, bob);
+    }
+  });
+
+  test('Sign out, confirmed, forgets the user in this browser: messages on the device, outbox, name', { timeout: 240_000 }, async () => {
+    const hash = `#signout${nonce()}`;
+    const alice = await openJoined(env.browser, `${env.appUrl}${hash}`, 'alice');
+    try {
+      await send(alice, 'something private');
+      await waitForMessage(alice, 'something private');
+      const rows = () => alice.evaluate(() => new Promise((resolve, reject) => {
+        const open = indexedDB.open('mqtt-chat');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction(['messages', 'conversations']);
+          const counts = [];
+          for (const store of ['messages', 'conversations']) {
+            const req = tx.objectStore(store).count(IDBKeyRange.bound(['alice'], ['alice', []]));
+            req.onsuccess = () => counts.push(req.result);
+          }
+          tx.oncomplete = () => { open.result.close(); resolve(counts[0] + counts[1]); };
+        };
+      }));
+      await alice.waitForFunction(() => true);
+      assert.ok((await rows()) > 0, 'the conversation is kept on the device');
+      // Declined: nothing happens.
+      alice.once('dialog', (d) => d.dismiss());
+      await alice.getByRole('button', { name: 'Sign out' }).click();
+      await waitForStatus(alice, /Connected as alice/);
+      alice.once('dialog', (d) => d.accept());
+      await alice.getByRole('button', { name: 'Sign out' }).click();
+      await alice.getByRole('textbox', { name: 'Name' }).waitFor();
+      assert.equal(await rows(), 0, 'nothing of alice left on the device');
+      const stored = await alice.evaluate(() => [
+        ...Object.keys(localStorage), ...Object.keys(sessionStorage),
+      ].filter((k) => /name|outbox|muted|rooms|client-id/.test(k)));
+      assert.deepEqual(stored, [], 'no name, outbox, mutes or rooms in storage');
+      await alice.reload();
+      await alice.getByRole('textbox', { name: 'Name' }).waitFor();
+      assert.equal(await messages(alice).count(), 0, 'a reload does not bring her back');
+    } finally {
+      await closeAll(alice);
     }
   });
 });

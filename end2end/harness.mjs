@@ -253,6 +253,12 @@ async function superviseBroker({ name, tcpPort, wsPort, dir, command, args, env 
     resume() {
       process.kill(broker.proc.pid, 'SIGCONT');
     },
+    /** Delete its persistence file (while it is down): a restart then starts from nothing. */
+    wipe() {
+      const data = dir && path.join(dir, 'data');
+      if (!data || !fs.existsSync(data)) throw new Error(`${name} has no persistence directory`);
+      for (const file of fs.readdirSync(data)) fs.rmSync(path.join(data, file), { force: true });
+    },
     /** Start it again on the same ports, from its persistence file. */
     async restart() {
       broker.proc = await launch();
