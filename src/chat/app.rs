@@ -30,6 +30,25 @@ use super::DEFAULT_ROOM;
 pub const MAX_BACKOFF_MS: u64 = 30_000;
 /// An own message not acknowledged this long after it could have been sent is shown as failed (ms).
 pub const FAILED_AFTER_MS: i64 = 20_000;
+/// How long a request for earlier messages waits for the history service before the room is said to have
+/// none to give (ms).
+pub const EARLIER_TIMEOUT_MS: u64 = 5_000;
+/// How many earlier messages one request asks for.
+pub const EARLIER_PAGE: usize = 100;
+
+/// Where asking the optional history service for a room's earlier messages stands ("Show earlier").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Earlier {
+    /// A request is out, since this monotonic time.
+    Asking { req: String, at: Millis },
+    /// The service holds older messages still.
+    More,
+    /// The room's first message is shown.
+    Beginning,
+    /// No service answered in time, or it said why it could not (its words).
+    Unavailable(Option<String>),
+}
+
 /// How many of the newest messages [`App::heard`] keeps: more than one, so that a message that follows
 /// another at once is announced too.
 pub const HEARD: usize = 3;
@@ -127,6 +146,8 @@ pub enum Timer {
     Expire,
     /// The next PINGREQ while retained messages stream in (see [`super::client::NUDGE_MS`]).
     Nudge,
+    /// A request for earlier messages to give up on ([`EARLIER_TIMEOUT_MS`]).
+    Earlier,
 }
 
 /// Something for the shell to do.
@@ -233,6 +254,8 @@ pub enum Input<'a> {
     Open(Conversation),
     /// Join (or create) the room of this name and show it.
     JoinRoom(String),
+    /// Ask the history service for earlier messages of the room on screen (the view has drawn all it holds).
+    ShowEarlier,
     /// Leave a room, or close a direct conversation.
     Close(Conversation),
     Mute(String),
@@ -312,6 +335,8 @@ pub struct App {
     cache_wait: Option<String>,
     /// Writes for the cache besides those of messages added (set aside, shrink, forget a conversation).
     cache_writes: Vec<Write>,
+    /// Per room: asking the history service for earlier messages, and the `before` of the next request.
+    earlier: SortedMap<String, (Earlier, i64)>,
     out: VecDeque<Output>,
 }
 
@@ -361,6 +386,7 @@ impl App {
             cache_limit: cache::PER_CONVERSATION,
             cache_wait: None,
             cache_writes: Vec::new(),
+            earlier: SortedMap::default(),
             out: VecDeque::new(),
         }
     }
@@ -387,6 +413,11 @@ impl App {
     /// A notice that is not a disconnection (a refused subscription, an oversized presence, a refused room).
     pub fn notice(&self) -> Option<&Notice> {
         self.notice.as_ref()
+    }
+
+    /// Where asking the history service for earlier messages of `room` stands; `None` before it was asked.
+    pub fn earlier(&self, room: &str) -> Option<&Earlier> {
+        self.earlier.get(room).map(|(e, _)| e)
     }
 
     /// Where a message stands: someone else's, or own and waiting in the outbox for the broker's
@@ -629,9 +660,60 @@ impl App {
                 });
             }
             Input::CacheFailed(e) => self.notice = Some(Notice::Cache(e)),
+            Input::ShowEarlier => self.ask_earlier(env)?,
+            Input::Timer(Timer::Earlier) => {
+                self.armed.remove(&Timer::Earlier);
+                for (state, _) in self.earlier.values_mut() {
+                    if matches!(state, Earlier::Asking { at, .. } if *at + EARLIER_TIMEOUT_MS <= env.now)
+                    {
+                        *state = Earlier::Unavailable(None);
+                    }
+                }
+                self.arm_earlier();
+            }
             Input::SignOut => self.sign_out(env)?,
         }
         Ok(())
+    }
+
+    /// Asks the history service for the page of messages before the oldest shown in the room on screen.
+    fn ask_earlier(&mut self, env: Env) -> Result<(), Refusal> {
+        let Some(room) = self.model.current().room().map(str::to_owned) else {
+            return Ok(());
+        };
+        let before = match self.earlier.get(&room) {
+            Some((Earlier::Asking { .. } | Earlier::Beginning, _)) => return Ok(()),
+            Some((_, before)) => *before,
+            None => {
+                let oldest = self.model.messages(self.model.current()).first();
+                oldest.map_or(env.wall, |m| m.sent_at)
+            }
+        };
+        let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
+        let req = client
+            .ask_earlier(&room, before, EARLIER_PAGE, env.now)
+            .map_err(SendError::from)?;
+        self.earlier
+            .insert(room, (Earlier::Asking { req, at: env.now }, before));
+        self.arm_earlier();
+        self.pump(env);
+        Ok(())
+    }
+
+    /// Arms [`Timer::Earlier`] for the oldest request still out.
+    fn arm_earlier(&mut self) {
+        let first = self
+            .earlier
+            .values()
+            .filter_map(|(e, _)| match e {
+                Earlier::Asking { at, .. } => Some(*at),
+                _ => None,
+            })
+            .min();
+        match first {
+            Some(at) => self.arm(Timer::Earlier, at + EARLIER_TIMEOUT_MS),
+            None => self.disarm(Timer::Earlier),
+        }
     }
 
     /// Shows what the device kept of this user (before connecting), and tells the client which of this
@@ -716,7 +798,14 @@ impl App {
         // A new MQTT session for whoever joins next in this tab: the broker keeps this one's subscriptions
         // and queue for the persistent session of this client id.
         self.forget(Record::ClientId);
-        for timer in [Timer::Session, Timer::Retry, Timer::Expire, Timer::Nudge] {
+        self.earlier = SortedMap::default();
+        for timer in [
+            Timer::Session,
+            Timer::Retry,
+            Timer::Expire,
+            Timer::Nudge,
+            Timer::Earlier,
+        ] {
             self.disarm(timer);
         }
         self.client = None;
@@ -996,6 +1085,25 @@ impl App {
                 });
             }
             ChatEvent::Failed(failure) => self.notice = Some(Notice::Failed(failure.clone())),
+            ChatEvent::Earlier { room, req, answer } => {
+                let conv = Conversation::Room(room.clone());
+                let oldest = self.model.messages(&conv).first().map(|m| m.sent_at);
+                if let Some((state, before)) = self.earlier.get_mut(room) {
+                    if matches!(state, Earlier::Asking { req: r, .. } if r == req) {
+                        *state = match answer {
+                            Ok(true) => Earlier::More,
+                            Ok(false) => Earlier::Beginning,
+                            Err(words) => Earlier::Unavailable(Some(words.clone())),
+                        };
+                        // The next page ends where this one did; if it brought nothing older, just before.
+                        *before = match oldest {
+                            Some(o) if o < *before => o,
+                            _ => before.saturating_sub(1),
+                        };
+                    }
+                }
+                self.arm_earlier();
+            }
             ChatEvent::Closed(reason) => {
                 self.connected_since = 0;
                 if reason.retry() {
@@ -1999,6 +2107,101 @@ mod tests {
             .messages(&Conversation::Room("general".into()))
             .is_empty());
         assert!(!s.app.model().is_muted("eve"));
+    }
+
+    /// The newest request for earlier messages the tab published: (req, before, limit).
+    fn last_request(s: &Shell) -> (String, i64, u64) {
+        let (_, json) = s
+            .broker
+            .published
+            .iter()
+            .rev()
+            .find(|(t, _)| t == "chat/rooms/general/earlier/alice")
+            .expect("a request");
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        (
+            v["req"].as_str().unwrap().to_owned(),
+            v["before"].as_i64().unwrap(),
+            v["limit"].as_u64().unwrap(),
+        )
+    }
+
+    fn answer(req: &str, messages: &[(&str, &str, i64)], more: bool) -> Vec<u8> {
+        let messages: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|(sender, id, at)| serde_json::json!({"sender": sender, "id": id, "text": id, "sent_at": at}))
+            .collect();
+        let json =
+            serde_json::json!({"req": req, "room": "general", "messages": messages, "more": more});
+        let mut bytes = Vec::new();
+        Packet::Publish(mqtt::Publish {
+            dup: false,
+            qospid: mqtt::QosPid::AtMostOnce,
+            retain: false,
+            topic: mqtt::TopicName::new("chat/users/alice/earlier/general").unwrap(),
+            payload: json.to_string().as_bytes(),
+        })
+        .encode(&mut bytes)
+        .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn show_earlier_pages_back_through_the_history_service_and_gives_up_without_one() {
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b9",
+            "b9",
+            900,
+        )))
+        .unwrap();
+        s.handle(Input::ShowEarlier).unwrap();
+        let (req, before, limit) = last_request(&s);
+        assert_eq!(
+            (before, limit),
+            (900, EARLIER_PAGE as u64),
+            "before the oldest shown"
+        );
+        assert!(matches!(
+            s.app.earlier("general"),
+            Some(Earlier::Asking { .. })
+        ));
+        s.handle(Input::ShowEarlier).unwrap();
+        assert_eq!(last_request(&s).0, req, "one request at a time");
+
+        // An answer to another tab of alice's is not this one's.
+        s.handle(Input::Bytes(&answer("other", &[], false)))
+            .unwrap();
+        assert!(matches!(
+            s.app.earlier("general"),
+            Some(Earlier::Asking { .. })
+        ));
+        s.handle(Input::Bytes(&answer(
+            &req,
+            &[("carol", "c1", 100), ("bob", "b9", 900)],
+            true,
+        )))
+        .unwrap();
+        assert_eq!(texts(&s, &general), ["c1", "b9"], "each message once");
+        assert_eq!(s.app.earlier("general"), Some(&Earlier::More));
+        s.handle(Input::ShowEarlier).unwrap();
+        let (req, before, _) = last_request(&s);
+        assert_eq!(before, 100, "the next page ends where this one did");
+        s.handle(Input::Bytes(&answer(&req, &[("dave", "d0", 50)], false)))
+            .unwrap();
+        assert_eq!(s.app.earlier("general"), Some(&Earlier::Beginning));
+        assert_eq!(texts(&s, &general), ["d0", "c1", "b9"]);
+
+        // No service: nothing answers, and after a while the room says so.
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::ShowEarlier).unwrap();
+        let at = s.fire(Timer::Earlier);
+        assert_eq!(at, EARLIER_TIMEOUT_MS);
+        assert_eq!(s.app.earlier("general"), Some(&Earlier::Unavailable(None)));
     }
 
     #[test]

@@ -184,6 +184,13 @@ pub enum ChatEvent {
     },
     /// Something the chat had to publish could not be (see [`Failure`]).
     Failed(Failure),
+    /// The history service answered request `req` about `room` (its messages came before this, as
+    /// [`ChatEvent::Message`]s): whether it holds older ones still, or its words when it could not answer.
+    Earlier {
+        room: String,
+        req: String,
+        answer: Result<bool, String>,
+    },
     /// The connection ended.
     Closed(Ended),
 }
@@ -524,6 +531,30 @@ impl Client {
         }
     }
 
+    /// Asks the optional history service for the newest `limit` messages of `room` sent at or before `before`
+    /// (Unix ms); [`ChatEvent::Earlier`] with the returned request id follows if it answers. Nothing answers
+    /// where no service runs: the caller gives up after a while.
+    pub fn ask_earlier(
+        &mut self,
+        room: &str,
+        before: i64,
+        limit: usize,
+        now: Millis,
+    ) -> Result<String, SessionError> {
+        self.seq += 1;
+        let req = format!("{}-e{}", self.id.client_id, self.seq);
+        let json = serde_json::json!({ "req": req, "before": before, "limit": limit });
+        let topic = topic::earlier_request(room, &self.id.name);
+        self.session.publish(
+            &topic,
+            json.to_string().as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            now,
+        )?;
+        Ok(req)
+    }
+
     /// Adds own messages of `room` that this device kept to what this user's history is known to hold: when
     /// the broker's history is read, whatever it lacks of them is published again (a broker that lost its last
     /// seconds, or its whole persistence file).
@@ -723,7 +754,10 @@ impl Client {
         self.reading.clear();
         // Other tabs of this user may have written while this one was away: read again before writing.
         self.history_read.clear();
-        let extra = vec![(topic::direct_filter(&self.id.name), QoS::AtLeastOnce)];
+        let extra = vec![
+            (topic::direct_filter(&self.id.name), QoS::AtLeastOnce),
+            (topic::earlier_answers(&self.id.name), QoS::AtLeastOnce),
+        ];
         match self.subscribe_rooms(rooms, extra, true, now, wall) {
             Ok(pid) => self.sync_pid = Some(pid),
             Err(e) => self
@@ -913,6 +947,10 @@ impl Client {
                 self.on_chat_message(to, sender, payload, true, wall);
             }
             Route::Direct { .. } => {}
+            Route::Earlier { user, room } if user == self.id.name => {
+                self.on_earlier(room, payload, wall);
+            }
+            Route::Earlier { .. } => {}
             Route::History { room, day, sender } => {
                 self.on_history(room, day, sender, payload, now, wall);
             }
@@ -1031,6 +1069,28 @@ impl Client {
         }
     }
 
+    /// An answer of the history service: its messages, then what it says of older ones. (Only the service may
+    /// write answers, under the ACL; a room name that is not one is ignored.)
+    fn on_earlier(&mut self, room: &str, payload: &[u8], wall: i64) {
+        let (Ok(_), Some(answer)) = (names::validate(room), message::parse_earlier(payload)) else {
+            return;
+        };
+        let to = Conversation::Room(room.to_owned());
+        for m in answer.messages {
+            let p = Payload {
+                id: m.id,
+                text: m.text,
+                sent_at: m.sent_at,
+            };
+            self.on_payload(to.clone(), &m.sender, p, false, wall);
+        }
+        self.events.push_back(ChatEvent::Earlier {
+            room: room.to_owned(),
+            req: answer.req,
+            answer: answer.error.map_or(Ok(answer.more), Err),
+        });
+    }
+
     fn on_chat_message(
         &mut self,
         to: Conversation,
@@ -1070,6 +1130,7 @@ impl Client {
             }
             Route::Direct { .. } => return,
             Route::Presence { user, .. } => (None, user, Kind::Presence, true),
+            Route::Earlier { .. } => (None, "the history service", Kind::History, true),
             Route::Typing { sender, .. } => (None, sender, Kind::Typing, true),
         };
         match to {
@@ -1341,6 +1402,7 @@ mod tests {
         let granted = vec![
             Some(QoS::AtLeastOnce),
             Some(QoS::AtMostOnce),
+            Some(QoS::AtLeastOnce),
             Some(QoS::AtLeastOnce),
         ];
         c.receive(&suback(2, granted), 3, 3);
@@ -1758,6 +1820,73 @@ mod tests {
     }
 
     #[test]
+    fn the_history_services_answers_are_read_and_nobody_elses() {
+        let mut c = online("alice");
+        let req = c.client.ask_earlier("general", 500, 100, 5).unwrap();
+        let (publishes, _) = sent(&mut c);
+        assert_eq!(publishes.len(), 1);
+        assert_eq!(publishes[0].0, "chat/rooms/general/earlier/alice");
+        let json = format!(
+            r#"{{"req":"{req}","room":"general","more":true,"messages":[
+                {{"sender":"bob","id":"b1","text":"old","sent_at":100}},
+                {{"sender":"a/b","id":"x","text":"bad name","sent_at":101}},
+                {{"sender":"carol","id":"","text":"bad id","sent_at":102}}]}}"#
+        );
+        c.receive(
+            &publish(
+                "chat/users/alice/earlier/general",
+                1,
+                json.as_bytes(),
+                false,
+            ),
+            6,
+            600,
+        );
+        // An answer meant for someone else, and one that is not an answer: nothing.
+        c.receive(
+            &publish("chat/users/bob/earlier/general", 2, json.as_bytes(), false),
+            6,
+            600,
+        );
+        c.receive(
+            &publish("chat/users/alice/earlier/general", 3, b"{oops", false),
+            6,
+            600,
+        );
+        let ev = events(&mut c);
+        let [ChatEvent::Message(m), ChatEvent::Earlier {
+            room,
+            req: r,
+            answer,
+        }] = &ev[..]
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (m.sender.as_str(), m.id.as_str(), m.live),
+            ("bob", "b1", false)
+        );
+        assert_eq!(
+            (room.as_str(), r.as_str(), answer),
+            ("general", req.as_str(), &Ok(true))
+        );
+        let error = format!(r#"{{"req":"{req}","error":"too many requests"}}"#);
+        c.receive(
+            &publish(
+                "chat/users/alice/earlier/general",
+                4,
+                error.as_bytes(),
+                false,
+            ),
+            7,
+            700,
+        );
+        assert!(
+            matches!(&events(&mut c)[..], [ChatEvent::Earlier { answer: Err(w), .. }] if w == "too many requests")
+        );
+    }
+
+    #[test]
     fn own_history_from_elsewhere_is_merged_and_republished_when_we_know_more() {
         let mut c = online("alice");
         c.send(&general(), "new here", 5, 100).unwrap();
@@ -1816,7 +1945,7 @@ mod tests {
             2,
         );
         assert!(sent(&mut c).0.is_empty(), "not before the read is complete");
-        let granted = vec![Some(QoS::AtLeastOnce); 3];
+        let granted = vec![Some(QoS::AtLeastOnce); 4];
         c.receive(&suback(3, granted), 3, 3);
         let (publishes, _) = sent(&mut c);
         let history: Vec<&Sent> = publishes
@@ -2304,7 +2433,12 @@ mod tests {
         };
         c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
         c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 4]), 2, 2);
-        let granted = vec![Some(QoS::AtLeastOnce), Some(QoS::AtMostOnce), None];
+        let granted = vec![
+            Some(QoS::AtLeastOnce),
+            Some(QoS::AtMostOnce),
+            None,
+            Some(QoS::AtLeastOnce),
+        ];
         c.receive(&suback(2, granted), 3, 3);
         let ev = events(&mut c);
         assert_eq!(

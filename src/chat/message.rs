@@ -75,6 +75,42 @@ pub fn parse_presence(bytes: &[u8]) -> Option<Presence> {
     Some(p)
 }
 
+/// The history service's answer to a request for earlier messages (docs/history-service.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Earlier {
+    pub req: String,
+    #[serde(default)]
+    pub messages: Vec<EarlierMessage>,
+    #[serde(default)]
+    pub more: bool,
+    /// The service's words, when it could not answer.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A message in an [`Earlier`] answer: its sender is the one the service read from the message's topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EarlierMessage {
+    pub sender: String,
+    pub id: String,
+    pub text: String,
+    pub sent_at: i64,
+}
+
+/// The most messages taken from one answer (the service sends at most 100).
+pub const MAX_EARLIER: usize = 100;
+
+/// Reads an answer of the history service; `None` if it is not one. Messages with an invalid sender or id are
+/// left out, and at most [`MAX_EARLIER`] taken.
+pub fn parse_earlier(bytes: &[u8]) -> Option<Earlier> {
+    let mut answer: Earlier = serde_json::from_slice(bytes).ok()?;
+    answer.messages.retain(|m| {
+        valid_id(&m.id) && super::names::validate(&m.sender).is_ok_and(|n| n == m.sender)
+    });
+    answer.messages.truncate(MAX_EARLIER);
+    Some(answer)
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES
 }

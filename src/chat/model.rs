@@ -187,6 +187,7 @@ impl Model {
             | ChatEvent::SubscriptionRefused(_)
             | ChatEvent::TooLarge { .. }
             | ChatEvent::Failed(_)
+            | ChatEvent::Earlier { .. }
             | ChatEvent::Closed(_) => {}
         }
         None

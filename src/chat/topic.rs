@@ -46,6 +46,11 @@ pub enum Route<'a> {
         recipient: &'a str,
         sender: &'a str,
     },
+    /// The history service's answer to `user` about `room` (docs/history-service.md).
+    Earlier {
+        user: &'a str,
+        room: &'a str,
+    },
 }
 
 pub fn room_message(room: &str, sender: &str) -> String {
@@ -107,6 +112,16 @@ pub fn day(unix_ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Where `user` asks the optional history service for earlier messages of `room`.
+pub fn earlier_request(room: &str, user: &str) -> String {
+    format!("{ROOT}/rooms/{room}/earlier/{user}")
+}
+
+/// The history service's answers to `user`.
+pub fn earlier_answers(user: &str) -> String {
+    format!("{ROOT}/users/{user}/earlier/+")
+}
+
 /// Everybody's presence.
 pub fn presence_filter() -> String {
     format!("{ROOT}/users/+/presence/+")
@@ -138,6 +153,7 @@ pub fn route(topic: &str) -> Option<Route<'_>> {
         },
         [ROOT, "users", user, "presence", client_id] => Route::Presence { user, client_id },
         [ROOT, "users", recipient, "dm", sender] => Route::Direct { recipient, sender },
+        [ROOT, "users", user, "earlier", room] => Route::Earlier { user, room },
         _ => return None,
     };
     let names_ok = levels.iter().skip(2).all(|level| !level.is_empty());
@@ -158,6 +174,7 @@ mod tests {
             (legacy_history("general", "bob"), "chat/rooms/general/history/bob",    Route::History { room: "general", day: None, sender: "bob" }),
             (presence("carol", "mc1"),         "chat/users/carol/presence/mc1",     Route::Presence { user: "carol", client_id: "mc1" }),
             (direct("bob", "alice"),           "chat/users/bob/dm/alice",           Route::Direct { recipient: "bob", sender: "alice" }),
+            ("chat/users/bob/earlier/general".into(), "chat/users/bob/earlier/general", Route::Earlier { user: "bob", room: "general" }),
         ];
         for (built, text, expected) in cases {
             assert_eq!(built, text);
@@ -168,6 +185,8 @@ mod tests {
         assert_eq!(own_history_filter("general", "bob"), "chat/rooms/general/history/+/bob");
         assert_eq!(presence_filter(), "chat/users/+/presence/+");
         assert_eq!(direct_filter("bob"), "chat/users/bob/dm/+");
+        assert_eq!(earlier_request("general", "bob"), "chat/rooms/general/earlier/bob");
+        assert_eq!(earlier_answers("bob"), "chat/users/bob/earlier/+");
     }
 
     #[test]

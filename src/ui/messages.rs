@@ -4,6 +4,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::{ChatState, Name};
+use crate::chat::app::Earlier;
 use crate::chat::client::too_large;
 use crate::chat::model::Item;
 use crate::chat::names::display;
@@ -158,6 +159,12 @@ pub fn MessageList() -> impl IntoView {
         });
     };
     let has_earlier = move || window.with(|(from, _)| *from > 0);
+    // Everything this tab holds is drawn: older messages come from the history service, if one runs.
+    let older = move || if has_earlier() { None } else { state.earlier() };
+    let load_older = move |_| {
+        start.set(Some(0));
+        state.show_earlier();
+    };
     let typing = move || {
         let now = state.clock.get();
         let who = state.model(|m| {
@@ -180,6 +187,21 @@ pub fn MessageList() -> impl IntoView {
             <Show when=has_earlier>
                 <button type="button" class="link earlier" on:click=earlier>"Show earlier messages"</button>
             </Show>
+            {move || match older() {
+                None => None,
+                Some(Earlier::More) => Some(view! {
+                    <button type="button" class="link earlier" on:click=load_older>"Load older messages"</button>
+                }.into_any()),
+                Some(Earlier::Asking { .. }) => Some(view! { <p class="older">"Loading older messages…"</p> }.into_any()),
+                Some(Earlier::Beginning) => Some(view! { <p class="older">"This is the beginning of the room."</p> }.into_any()),
+                Some(Earlier::Unavailable(why)) => {
+                    let words = match why {
+                        Some(why) => format!("Older messages are not available: {why}."),
+                        None => "Older messages are not available here.".to_owned(),
+                    };
+                    Some(view! { <p class="older">{words}</p> }.into_any())
+                }
+            }}
             <ol>
                 <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
                     {match line {

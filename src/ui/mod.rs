@@ -10,6 +10,7 @@ mod status;
 
 use leptos::prelude::*;
 
+use crate::chat::app::Earlier;
 use crate::chat::cache::CacheError;
 use crate::chat::settings::Brokers;
 use crate::chat::sorted::SortedMap;
@@ -273,6 +274,20 @@ impl ChatState {
     pub fn heard(self) -> Vec<(u64, String)> {
         self.app
             .with(|a| a.heard().map(|(n, m)| (*n, messages::spoken(m))).collect())
+    }
+
+    /// Where asking the history service for earlier messages of the room on screen stands (`None`: not
+    /// asked, or not a room), tracked.
+    pub fn earlier(self) -> Option<Earlier> {
+        self.app.with(|a| {
+            let room = a.model().current().room()?;
+            Some(a.earlier(room).cloned().unwrap_or(Earlier::More))
+        })
+    }
+
+    /// Asks the history service for the messages before the oldest shown in the room on screen.
+    pub fn show_earlier(self) {
+        self.dispatch(Input::ShowEarlier);
     }
 
     /// Whether an own message still pending has failed (see `App::failed`); watches the clock.
