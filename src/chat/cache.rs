@@ -191,10 +191,13 @@ pub fn writes_for(
     limit: usize,
 ) -> Vec<Write> {
     let mut writes = Vec::new();
-    let mut convs: Vec<&Conversation> = added.iter().map(|m| &m.conversation).collect();
-    convs.extend(touched);
-    convs.sort();
-    convs.dedup();
+    // Each conversation once (a short list: a linear search, and no sort routine in the page).
+    let mut convs: Vec<&Conversation> = Vec::new();
+    for conv in added.iter().map(|m| &m.conversation).chain(touched) {
+        if !convs.contains(&conv) {
+            convs.push(conv);
+        }
+    }
     for conv in convs {
         let entries = model.messages(conv);
         let new: Vec<&Arc<Item>> = added.iter().filter(|m| m.conversation == *conv).collect();

@@ -543,15 +543,14 @@ impl Client {
     ) -> Result<String, SessionError> {
         self.seq += 1;
         let req = format!("{}-e{}", self.id.client_id, self.seq);
-        let json = serde_json::json!({ "req": req, "before": before, "limit": limit });
+        let json = message::to_json(&message::EarlierRequest {
+            req: &req,
+            before,
+            limit,
+        });
         let topic = topic::earlier_request(room, &self.id.name);
-        self.session.publish(
-            &topic,
-            json.to_string().as_bytes(),
-            QoS::AtLeastOnce,
-            false,
-            now,
-        )?;
+        self.session
+            .publish(&topic, &json, QoS::AtLeastOnce, false, now)?;
         Ok(req)
     }
 

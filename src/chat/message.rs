@@ -75,6 +75,14 @@ pub fn parse_presence(bytes: &[u8]) -> Option<Presence> {
     Some(p)
 }
 
+/// A request to the history service for the newest `limit` messages sent at or before `before` (Unix ms).
+#[derive(Debug, Serialize)]
+pub struct EarlierRequest<'a> {
+    pub req: &'a str,
+    pub before: i64,
+    pub limit: usize,
+}
+
 /// The history service's answer to a request for earlier messages (docs/history-service.md).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Earlier {

@@ -140,7 +140,7 @@ impl Model {
                     } else {
                         conv.unread += 1;
                     }
-                    self.touched.push(m.conversation.clone());
+                    self.touch(&m.conversation);
                     return Some(m.clone());
                 }
             }
@@ -247,10 +247,17 @@ impl Model {
     /// The messages added and the conversations whose unread count or read position changed, since the last
     /// call (each conversation once).
     pub fn take_added(&mut self) -> (Vec<Arc<Item>>, Vec<Conversation>) {
-        let mut touched = std::mem::take(&mut self.touched);
-        touched.sort();
-        touched.dedup();
-        (std::mem::take(&mut self.added), touched)
+        (
+            std::mem::take(&mut self.added),
+            std::mem::take(&mut self.touched),
+        )
+    }
+
+    /// Notes that a conversation's unread count or read position changed (once; no sort in the page).
+    fn touch(&mut self, conv: &Conversation) {
+        if !self.touched.contains(conv) {
+            self.touched.push(conv.clone());
+        }
     }
 
     /// A conversation's unread count and read position.
@@ -270,7 +277,7 @@ impl Model {
         if let Some(newest) = c.timeline.entries().last() {
             c.read_at = c.read_at.max(newest.sent_at);
         }
-        self.touched.push(conv.clone());
+        self.touch(&conv);
         self.current = conv;
     }
 
