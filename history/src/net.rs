@@ -1,13 +1,16 @@
 //! The only code that touches the network: a blocking connection to the broker (TCP, or its unix socket),
-//! read with a timeout up to the session's next deadline, and reconnection after 1, 2, 4 … 30 s.
+//! read with a timeout up to the session's next deadline; for the service, reconnection after 1, 2, 4 … 30 s.
 
+use std::fmt::Display;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use mqtt::{CloseReason, Millis};
+
 use crate::args::Broker;
-use crate::service::{log, Service};
+use crate::service::log;
 
 /// How long connecting, and writing, may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +28,25 @@ impl Clock {
     pub fn now(&self) -> u64 {
         u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
+}
+
+/// What speaks MQTT over a connection, sans-IO like the session it drives: [`crate::service::Service`],
+/// [`crate::migrate::Migration`]. Bytes and time in, bytes out.
+pub trait Conversation {
+    /// Why the connection must end now, without sending what is queued.
+    type Trouble: Display;
+    /// A transport is open: CONNECT goes out.
+    fn connect(&mut self, now: Millis) -> Result<(), Self::Trouble>;
+    /// The broker accepted the connection (CONNACK).
+    fn is_connected(&self) -> bool;
+    fn handle_bytes(&mut self, bytes: &[u8], now: Millis) -> Result<(), Self::Trouble>;
+    fn handle_timeout(&mut self, now: Millis) -> Result<(), Self::Trouble>;
+    fn poll_timeout(&self) -> Option<Millis>;
+    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
+    /// The connection is over, and why, once.
+    fn take_closed(&mut self) -> Option<CloseReason>;
+    /// The transport closed, or is being closed after a `Trouble`: nothing queued goes out.
+    fn transport_closed(&mut self);
 }
 
 /// A connection to the broker.
@@ -67,17 +89,14 @@ impl Stream {
 /// Serves on `broker` for ever: connects, serves until the connection ends, waits, connects again. The
 /// wait starts at 1 s and doubles up to 30 s while connections fail; a connection the broker accepted starts
 /// it again at 1 s.
-pub fn run(service: &mut Service, broker: &Broker) -> ! {
+pub fn run(service: &mut impl Conversation, broker: &Broker) -> ! {
     let clock = Clock::new();
     let mut backoff = Duration::from_secs(1);
     loop {
-        let stream = match broker {
-            Broker::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
-            Broker::Unix(path) => unix(path).map(Stream::Unix),
-        };
-        match stream {
+        match open(broker) {
             Ok(stream) => {
-                let accepted = serve(service, stream, &clock);
+                let (accepted, ended) = serve(service, stream, &clock);
+                log(&format!("disconnected: {ended}"));
                 if accepted {
                     backoff = Duration::from_secs(1);
                 }
@@ -87,6 +106,13 @@ pub fn run(service: &mut Service, broker: &Broker) -> ! {
         log(&format!("reconnecting in {} s", backoff.as_secs()));
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn open(broker: &Broker) -> Result<Stream, String> {
+    match broker {
+        Broker::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
+        Broker::Unix(path) => unix(path).map(Stream::Unix),
     }
 }
 
@@ -119,28 +145,31 @@ fn tcp(host: &str, port: u16) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// One connection, until it ends. Returns whether the broker accepted it (CONNACK).
-fn serve(service: &mut Service, mut stream: Stream, clock: &Clock) -> bool {
+/// One connection, until it ends. Returns whether the broker accepted it (CONNACK), and how it ended.
+fn serve(
+    conversation: &mut impl Conversation,
+    mut stream: Stream,
+    clock: &Clock,
+) -> (bool, String) {
     let mut accepted = false;
-    if let Err(e) = service.connect(clock.now()) {
-        log(&format!("cannot connect: {e}"));
-        return false;
+    if let Err(e) = conversation.connect(clock.now()) {
+        return (false, format!("cannot connect: {e}"));
     }
     let mut buf = vec![0u8; 64 * 1024];
     let ended = 'connection: loop {
-        while let Some(bytes) = service.poll_transmit() {
+        while let Some(bytes) = conversation.poll_transmit() {
             if let Err(e) = stream.write_all(&bytes) {
                 break 'connection format!("cannot write to the broker: {e}");
             }
         }
-        accepted |= service.is_connected();
-        if let Some(reason) = service.take_closed() {
+        accepted |= conversation.is_connected();
+        if let Some(reason) = conversation.take_closed() {
             break reason.to_string();
         }
         let now = clock.now();
-        let deadline = service.poll_timeout();
+        let deadline = conversation.poll_timeout();
         if deadline.is_some_and(|d| now >= d) {
-            if let Err(e) = service.handle_timeout(now) {
+            if let Err(e) = conversation.handle_timeout(now) {
                 break e.to_string();
             }
             continue;
@@ -152,13 +181,14 @@ fn serve(service: &mut Service, mut stream: Stream, clock: &Clock) -> bool {
         match stream.read(&mut buf) {
             Ok(0) => break "the broker closed the connection".to_owned(),
             Ok(n) => {
-                if let Err(e) = service.handle_bytes(buf.get(..n).unwrap_or_default(), clock.now())
+                if let Err(e) =
+                    conversation.handle_bytes(buf.get(..n).unwrap_or_default(), clock.now())
                 {
                     break e.to_string();
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if let Err(e) = service.handle_timeout(clock.now()) {
+                if let Err(e) = conversation.handle_timeout(clock.now()) {
                     break e.to_string();
                 }
             }
@@ -166,8 +196,7 @@ fn serve(service: &mut Service, mut stream: Stream, clock: &Clock) -> bool {
             Err(e) => break format!("cannot read from the broker: {e}"),
         }
     };
-    service.transport_closed();
+    conversation.transport_closed();
     stream.shutdown();
-    log(&format!("disconnected: {ended}"));
-    accepted
+    (accepted, ended)
 }

@@ -11,6 +11,7 @@ use mqtt::{CloseReason, Event, Millis, Options, ProtocolError, QoS, Session, Ses
 use mqtt_chat::chat::message::{self, Body};
 
 use crate::limit::Limiter;
+use crate::net::Conversation;
 use crate::protocol::{self, Refusal, Route};
 use crate::store::{self, New, Store};
 
@@ -81,55 +82,6 @@ impl Service {
             closed: None,
             kept: 0,
             answered: 0,
-        }
-    }
-
-    /// A transport is open: CONNECT goes out.
-    pub fn connect(&mut self, now: Millis) -> Result<(), Trouble> {
-        self.closed = None;
-        self.barrier = None;
-        self.session.connect(now).map_err(Trouble::Session)
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.session.is_connected()
-    }
-
-    /// Bytes from the broker. On `Err` the connection must be closed without sending what is queued.
-    pub fn handle_bytes(&mut self, bytes: &[u8], now: Millis) -> Result<(), Trouble> {
-        let read = self.session.handle_bytes(bytes, now);
-        let handled = self.handle_events(now);
-        read.map_err(Trouble::Protocol)?;
-        handled
-    }
-
-    pub fn handle_timeout(&mut self, now: Millis) -> Result<(), Trouble> {
-        self.session.handle_timeout(now);
-        self.limiter.forget_idle(now);
-        self.handle_events(now)
-    }
-
-    pub fn poll_timeout(&self) -> Option<Millis> {
-        self.session.poll_timeout()
-    }
-
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.session.poll_transmit()
-    }
-
-    /// The connection is over, and why, once.
-    pub fn take_closed(&mut self) -> Option<CloseReason> {
-        self.closed.take()
-    }
-
-    /// The transport closed, or is being closed after a [`Trouble`]: nothing queued goes out.
-    pub fn transport_closed(&mut self) {
-        self.session.transport_closed();
-        self.pending.clear();
-        while let Some(event) = self.session.poll_event() {
-            if let Event::Closed(reason) = event {
-                self.closed = Some(reason);
-            }
         }
     }
 
@@ -280,6 +232,56 @@ impl Service {
         self.kept += added;
         self.pending.clear();
         Ok(())
+    }
+}
+
+impl Conversation for Service {
+    type Trouble = Trouble;
+
+    fn connect(&mut self, now: Millis) -> Result<(), Trouble> {
+        self.closed = None;
+        self.barrier = None;
+        self.session.connect(now).map_err(Trouble::Session)
+    }
+
+    fn is_connected(&self) -> bool {
+        self.session.is_connected()
+    }
+
+    /// On `Err` the connection must be closed without sending what is queued.
+    fn handle_bytes(&mut self, bytes: &[u8], now: Millis) -> Result<(), Trouble> {
+        let read = self.session.handle_bytes(bytes, now);
+        let handled = self.handle_events(now);
+        read.map_err(Trouble::Protocol)?;
+        handled
+    }
+
+    fn handle_timeout(&mut self, now: Millis) -> Result<(), Trouble> {
+        self.session.handle_timeout(now);
+        self.limiter.forget_idle(now);
+        self.handle_events(now)
+    }
+
+    fn poll_timeout(&self) -> Option<Millis> {
+        self.session.poll_timeout()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.session.poll_transmit()
+    }
+
+    fn take_closed(&mut self) -> Option<CloseReason> {
+        self.closed.take()
+    }
+
+    fn transport_closed(&mut self) {
+        self.session.transport_closed();
+        self.pending.clear();
+        while let Some(event) = self.session.poll_event() {
+            if let Event::Closed(reason) = event {
+                self.closed = Some(reason);
+            }
+        }
     }
 }
 
