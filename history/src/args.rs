@@ -12,6 +12,7 @@ mqtt-chat-history: keeps every message of every room in SQLite and answers the c
 requests (docs/history-service.md)
 
 Usage: mqtt-chat-history [OPTIONS]
+       mqtt-chat-history migrate [OPTIONS]   moves histories from earlier versions (migrate --help)
 
 Options:
   --broker URL          mqtt://HOST[:PORT] (MQTT over TCP, port 1883 unless named), or unix:PATH
@@ -27,6 +28,31 @@ It connects as MQTT user and client id mqtt-chat-history (clean session 0) and r
 reconnecting after 1, 2, 4 ... 30 s. Exit status: 2 usage; 1 the database or the password file cannot be
 used.
 ";
+
+pub const MIGRATE_HELP: &str = "\
+mqtt-chat-history migrate: moves a broker's retained room histories from the one-level topics of earlier
+versions (chat/rooms/ROOM/history/SENDER) to the by-day ones (chat/rooms/ROOM/history/DAY/SENDER), merged
+with the sender's by-day history there if any, then exits (docs/history-service.md)
+
+Usage: mqtt-chat-history migrate [OPTIONS]
+
+Options:
+  --broker URL          mqtt://HOST[:PORT] (MQTT over TCP, port 1883 unless named), or unix:PATH
+                        (MQTT over the broker's unix socket, as scripts/serve's broker has)
+                        [default: mqtt://127.0.0.1:1883]
+  --user NAME           the MQTT user: one the ACL lets read and write every chat topic
+                        [default: mqtt-chat-bridge]
+  --password-file FILE  accounts mode: that user's password is the first line of FILE
+  -h, --help            print this help
+
+It prints what it moved and a summary. Run again, it finds nothing to move. Exit status: 0 done; 1 failed
+(the connection refused or lost, the ACL in the way, a write not acknowledged; what was moved stays moved,
+and running it again carries on); 2 usage.
+";
+
+/// The user `migrate` connects as: the ACL's `user mqtt-chat-bridge` section reads and writes every chat
+/// topic.
+pub const DEFAULT_MIGRATE_USER: &str = "mqtt-chat-bridge";
 
 /// Where the broker is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,27 +78,35 @@ pub struct Args {
     pub db: Option<PathBuf>,
 }
 
+/// The flags of `migrate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateArgs {
+    pub broker: Broker,
+    pub user: String,
+    pub password_file: Option<PathBuf>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     Run(Args),
     Help,
+    Migrate(MigrateArgs),
+    MigrateHelp,
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
     use lexopt::prelude::*;
+    let mut args = args.into_iter().peekable();
+    if args.next_if(|a| a == "migrate").is_some() {
+        return parse_migrate(args);
+    }
     let mut parser = lexopt::Parser::from_args(args);
     let mut broker = DEFAULT_BROKER.to_owned();
     let mut password_file = None;
     let mut db = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Long("broker") => {
-                broker = parser
-                    .value()
-                    .map_err(|e| e.to_string())?
-                    .into_string()
-                    .map_err(|_| "--broker: not UTF-8".to_owned())?;
-            }
+            Long("broker") => broker = utf8_value(&mut parser, "--broker")?,
             Long("password-file") => {
                 password_file = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
             }
@@ -81,19 +115,60 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let broker = match broker.strip_prefix("unix:") {
-        Some("") => return Err("--broker: unix: needs the path of the socket".to_owned()),
-        Some(path) => Broker::Unix(PathBuf::from(path)),
-        None => {
-            let (host, port) = tcp_address(&broker)?;
-            Broker::Tcp { host, port }
-        }
-    };
     Ok(Parsed::Run(Args {
-        broker,
+        broker: broker_address(&broker)?,
         password_file,
         db,
     }))
+}
+
+fn parse_migrate(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut broker = DEFAULT_BROKER.to_owned();
+    let mut user = DEFAULT_MIGRATE_USER.to_owned();
+    let mut password_file = None;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("broker") => broker = utf8_value(&mut parser, "--broker")?,
+            Long("user") => {
+                user = utf8_value(&mut parser, "--user")?;
+                if user.is_empty() {
+                    return Err("--user: empty".to_owned());
+                }
+            }
+            Long("password-file") => {
+                password_file = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
+            }
+            Short('h') | Long("help") => return Ok(Parsed::MigrateHelp),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Parsed::Migrate(MigrateArgs {
+        broker: broker_address(&broker)?,
+        user,
+        password_file,
+    }))
+}
+
+fn utf8_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    parser
+        .value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| format!("{flag}: not UTF-8"))
+}
+
+/// `--broker`: `unix:PATH` or an `mqtt://` URL.
+fn broker_address(broker: &str) -> Result<Broker, String> {
+    match broker.strip_prefix("unix:") {
+        Some("") => Err("--broker: unix: needs the path of the socket".to_owned()),
+        Some(path) => Ok(Broker::Unix(PathBuf::from(path))),
+        None => {
+            let (host, port) = tcp_address(broker)?;
+            Ok(Broker::Tcp { host, port })
+        }
+    }
 }
 
 /// `mqtt://HOST[:PORT]`: host and port (1883 when not named); an IPv6 literal in brackets.
@@ -202,6 +277,47 @@ mod tests {
             &["--broker", "unix:"],
             &["--what"],
             &["--db"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn migrate_reads_its_own_flags() {
+        assert_eq!(
+            run(&["migrate"]),
+            Ok(Parsed::Migrate(MigrateArgs {
+                broker: Broker::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1883
+                },
+                user: "mqtt-chat-bridge".into(),
+                password_file: None
+            }))
+        );
+        assert_eq!(
+            run(&[
+                "migrate",
+                "--broker",
+                "unix:/srv/b.sock",
+                "--user",
+                "ops",
+                "--password-file",
+                "p"
+            ]),
+            Ok(Parsed::Migrate(MigrateArgs {
+                broker: Broker::Unix("/srv/b.sock".into()),
+                user: "ops".into(),
+                password_file: Some("p".into())
+            }))
+        );
+        assert_eq!(run(&["migrate", "--help"]), Ok(Parsed::MigrateHelp));
+        for bad in [
+            &["migrate", "--db", "x"][..],
+            &["migrate", "--user", ""],
+            &["migrate", "--broker", "ws://h"],
+            &["migrate", "again"],
+            &["--db", "x", "migrate"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }

@@ -2,10 +2,11 @@
 //! answers the chat's "Show earlier" requests over MQTT (docs/history-service.md).
 //!
 //! ```text
-//! main.rs      flags, the database, the password; then the loop
+//! main.rs      flags, the database, the password; then the loop (or the migration)
 //! args.rs      the flags and --help
-//! net.rs       the TCP connection to the broker, reconnection with backoff
+//! net.rs       the connection to the broker (TCP or unix socket), reconnection with backoff
 //! service.rs   the MQTT session: subscriptions, what is kept, requests answered
+//! migrate.rs   `migrate`: histories moved from the one-level topics of earlier versions, once
 //! protocol.rs  the topics, the request and the answer (JSON, size limit)
 //! store.rs     SQLite: the messages, a page of them
 //! limit.rs     requests per user and second
@@ -13,6 +14,7 @@
 
 mod args;
 mod limit;
+mod migrate;
 mod net;
 mod protocol;
 mod service;
@@ -20,7 +22,8 @@ mod store;
 
 use std::process::ExitCode;
 
-use args::Parsed;
+use args::{MigrateArgs, Parsed};
+use migrate::Migration;
 use service::{log, Service};
 use store::Store;
 
@@ -43,6 +46,14 @@ fn start() -> Result<Never, (u8, String)> {
         Parsed::Help => {
             print!("{}", args::HELP);
             std::process::exit(0);
+        }
+        Parsed::MigrateHelp => {
+            print!("{}", args::MIGRATE_HELP);
+            std::process::exit(0);
+        }
+        Parsed::Migrate(args) => {
+            let code = migrate(&args)?;
+            std::process::exit(code.into());
         }
         Parsed::Run(args) => args,
     };
@@ -74,4 +85,25 @@ fn start() -> Result<Never, (u8, String)> {
     ));
     let mut service = Service::new(password, store);
     net::run(&mut service, &args.broker)
+}
+
+/// `migrate`: moves the histories, prints the summary; 0 when all went well, else 1.
+fn migrate(args: &MigrateArgs) -> Result<u8, (u8, String)> {
+    let password = match &args.password_file {
+        Some(file) => Some(args::password(file).map_err(|e| (1, e))?),
+        None => None,
+    };
+    let mut migration = Migration::new(&args.user, password);
+    let outcome =
+        net::once(&mut migration, &args.broker).and_then(|ended| migration.outcome(&ended));
+    match outcome {
+        Ok(()) => {
+            println!("done: {}", migration.summary());
+            Ok(0)
+        }
+        Err(e) => {
+            println!("failed, after: {}", migration.summary());
+            Err((1, format!("migrate: {e} ({})", args.broker)))
+        }
+    }
 }

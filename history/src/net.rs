@@ -109,6 +109,14 @@ pub fn run(service: &mut impl Conversation, broker: &Broker) -> ! {
     }
 }
 
+/// One connection, until it ends: `Err` if none could be opened, else how it ended (what the broker or the
+/// conversation said).
+pub fn once(conversation: &mut impl Conversation, broker: &Broker) -> Result<String, String> {
+    let stream = open(broker)?;
+    let (_, ended) = serve(conversation, stream, &Clock::new());
+    Ok(ended)
+}
+
 fn open(broker: &Broker) -> Result<Stream, String> {
     match broker {
         Broker::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
