@@ -114,6 +114,12 @@ struct ConversationValue {
     read_at: i64,
 }
 
+/// JSON text, by the same serde_json code path as the rest of the page (bytes; `from_str`/`to_string` would
+/// add a second copy of it).
+fn json(value: &impl Serialize) -> Option<String> {
+    String::from_utf8(super::message::to_json(value)).ok()
+}
+
 /// The row that keeps `m`; `None` for what is not kept (a notice of something too large to show).
 pub fn row_of(m: &ChatMessage) -> Option<Row> {
     let value = match &m.content {
@@ -136,13 +142,13 @@ pub fn row_of(m: &ChatMessage) -> Option<Row> {
         sent_at: m.sent_at,
         sender: m.sender.clone(),
         id: m.id.clone(),
-        value: serde_json::to_string(&value).ok()?,
+        value: json(&value)?,
     })
 }
 
 /// The message a row keeps; `None` for a row that cannot be read (another version, damaged).
 pub fn message_of(row: &Row) -> Option<ChatMessage> {
-    let value: MessageValue = serde_json::from_str(&row.value).ok()?;
+    let value: MessageValue = serde_json::from_slice(row.value.as_bytes()).ok()?;
     let content = match (value.v, value.text, value.unreadable) {
         (VERSION, Some(text), None) => Content::Text(super::message::clean_text(text)),
         (VERSION, None, Some(bytes)) => Content::Unreadable(bytes),
@@ -171,12 +177,12 @@ pub fn conversation_value(unread: usize, read_at: i64) -> String {
         unread,
         read_at,
     };
-    serde_json::to_string(&value).unwrap_or_default()
+    json(&value).unwrap_or_default()
 }
 
 /// Reads a conversation row; `None` if it cannot be read.
 pub fn read_conversation(value: &str) -> Option<(usize, i64)> {
-    let value: ConversationValue = serde_json::from_str(value).ok()?;
+    let value: ConversationValue = serde_json::from_slice(value.as_bytes()).ok()?;
     (value.v == VERSION).then_some((value.unread, value.read_at))
 }
 

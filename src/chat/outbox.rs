@@ -39,7 +39,7 @@ impl Outbox {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.entries).unwrap_or_default()
+        String::from_utf8(super::message::to_json(&self.entries)).unwrap_or_default()
     }
 
     /// Keeps a message just published (an own, text message) under the packet id of that PUBLISH; a message

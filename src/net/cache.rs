@@ -16,7 +16,6 @@
 //! is leaked per request.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::Array;
@@ -29,6 +28,7 @@ use web_sys::{
 };
 
 use crate::chat::cache::{CacheError, Loaded, Row, RowKey, Write};
+use crate::chat::sorted::SortedMap;
 
 const NAME: &str = "mqtt-chat";
 /// The schema's version. Raising it needs a step of its own in [`upgrade`].
@@ -192,7 +192,8 @@ impl Cache {
         #[derive(Default)]
         struct Found {
             conversations: Vec<(String, String)>,
-            messages: BTreeMap<String, Vec<Row>>,
+            // A sorted list rather than a BTreeMap: the page has no B-tree code otherwise.
+            messages: SortedMap<String, Vec<Row>>,
         }
         let found: Rc<RefCell<Found>> = Rc::default();
         let user = user.to_owned();
@@ -209,7 +210,7 @@ impl Cache {
                     match message(&cursor) {
                         Ok(Some(row)) => {
                             let mut found = found.borrow_mut();
-                            let rows = found.messages.entry(row.conversation.clone()).or_default();
+                            let rows = found.messages.get_or_default(row.conversation.clone());
                             rows.push(row);
                             if rows.len() >= per_conversation {
                                 return;
