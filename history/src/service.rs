@@ -7,8 +7,9 @@
 
 use std::fmt;
 
-use mqtt::{CloseReason, Event, Millis, Options, ProtocolError, QoS, Session, SessionError};
+use mqtt::{CloseReason, Event, Millis, Options, ProtocolError, QoS, Session, SessionError, Will};
 use mqtt_chat::chat::message::{self, Body};
+use mqtt_chat::chat::topic;
 
 use crate::limit::Limiter;
 use crate::net::Conversation;
@@ -73,6 +74,14 @@ impl Service {
         options.username = Some(NAME.to_owned());
         options.password = password;
         options.max_packet_size = mqtt_chat::chat::client::MAX_PACKET_BYTES;
+        // Tabs offer "Load older messages" while this marker is there; the will clears it when the service
+        // goes away without a word (a crash, a lost connection), the broker's retained copy otherwise.
+        options.will = Some(Will {
+            topic: topic::HISTORY_SERVICE.to_owned(),
+            payload: Vec::new(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        });
         Service {
             session: Session::new(options),
             store,
@@ -113,6 +122,14 @@ impl Service {
             "connected (a new session)"
         });
         let s = &mut self.session;
+        s.publish(
+            topic::HISTORY_SERVICE,
+            br#"{"version":1}"#,
+            QoS::AtLeastOnce,
+            true,
+            now,
+        )
+        .map_err(Trouble::Session)?;
         s.subscribe(&[(protocol::HISTORIES_FILTER, QoS::AtMostOnce)], now)
             .map_err(Trouble::Session)?;
         let live = [

@@ -757,6 +757,36 @@ fn the_acl_keeps_requests_and_answers_to_their_user() {
 }
 
 #[test]
+fn its_marker_says_it_runs_and_its_will_clears_it_when_it_dies() {
+    let (broker, _dir, history) = setup();
+    // A tab reads the marker when it subscribes: retained, `{"version":1}`. Only the service may write it.
+    let mut eve = Client::connect(&broker, "eve");
+    assert!(eve.subscribe("chat/services/history").is_some());
+    eve.until("the marker", |c| {
+        c.inbox
+            .iter()
+            .any(|m| m.retain && m.payload == br#"{"version":1}"#)
+    });
+    eve.publish("chat/services/history", b"", QoS::AtLeastOnce, true);
+    let mut ann = Client::connect(&broker, "ann");
+    assert!(ann.subscribe("chat/services/history").is_some());
+    ann.until("the marker, still there", |c| {
+        c.inbox
+            .iter()
+            .any(|m| m.retain && m.payload == br#"{"version":1}"#)
+    });
+    // Killed (no goodbye): the broker publishes its will, and the marker is gone.
+    drop(history);
+    ann.until("the marker cleared", |c| {
+        c.inbox.iter().any(|m| m.payload.is_empty())
+    });
+    let mut cat = Client::connect(&broker, "cat");
+    assert!(cat.subscribe("chat/services/history").is_some());
+    cat.pump(Duration::from_millis(300));
+    assert!(cat.inbox.is_empty(), "no marker retained: {:?}", cat.inbox);
+}
+
+#[test]
 fn the_database_and_the_queue_survive_a_restart_of_the_service() {
     let (broker, dir, history) = setup();
     let db = dir.join("history.sqlite3");

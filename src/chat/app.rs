@@ -337,6 +337,8 @@ pub struct App {
     cache_writes: Vec<Write>,
     /// Per room: asking the history service for earlier messages, and the `before` of the next request.
     earlier: SortedMap<String, (Earlier, i64)>,
+    /// Whether the optional history service runs (its marker, read on connecting and followed).
+    history_service: bool,
     out: VecDeque<Output>,
 }
 
@@ -387,6 +389,7 @@ impl App {
             cache_wait: None,
             cache_writes: Vec::new(),
             earlier: SortedMap::default(),
+            history_service: false,
             out: VecDeque::new(),
         }
     }
@@ -413,6 +416,11 @@ impl App {
     /// A notice that is not a disconnection (a refused subscription, an oversized presence, a refused room).
     pub fn notice(&self) -> Option<&Notice> {
         self.notice.as_ref()
+    }
+
+    /// Whether the optional history service runs: "Load older messages" is offered only then.
+    pub fn history_service(&self) -> bool {
+        self.history_service
     }
 
     /// Where asking the history service for earlier messages of `room` stands; `None` before it was asked.
@@ -1085,6 +1093,7 @@ impl App {
                 });
             }
             ChatEvent::Failed(failure) => self.notice = Some(Notice::Failed(failure.clone())),
+            ChatEvent::HistoryService(runs) => self.history_service = *runs,
             ChatEvent::Earlier { room, req, answer } => {
                 let conv = Conversation::Room(room.clone());
                 let oldest = self.model.messages(&conv).first().map(|m| m.sent_at);
@@ -2158,6 +2167,22 @@ mod tests {
             900,
         )))
         .unwrap();
+        assert!(
+            !s.app.history_service(),
+            "no service until its marker says so"
+        );
+        let mut marker = Vec::new();
+        Packet::Publish(mqtt::Publish {
+            dup: false,
+            qospid: mqtt::QosPid::AtMostOnce,
+            retain: true,
+            topic: mqtt::TopicName::new("chat/services/history").unwrap(),
+            payload: br#"{"version":1}"#,
+        })
+        .encode(&mut marker)
+        .unwrap();
+        s.handle(Input::Bytes(&marker)).unwrap();
+        assert!(s.app.history_service());
         s.handle(Input::ShowEarlier).unwrap();
         let (req, before, limit) = last_request(&s);
         assert_eq!(

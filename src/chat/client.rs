@@ -184,6 +184,8 @@ pub enum ChatEvent {
     },
     /// Something the chat had to publish could not be (see [`Failure`]).
     Failed(Failure),
+    /// The optional history service runs (its retained marker is there), or stopped.
+    HistoryService(bool),
     /// The history service answered request `req` about `room` (its messages came before this, as
     /// [`ChatEvent::Message`]s): whether it holds older ones still, or its words when it could not answer.
     Earlier {
@@ -781,6 +783,7 @@ impl Client {
         let mut first = Vec::new();
         if presence {
             first.push((topic::presence_filter(), QoS::AtMostOnce));
+            first.push((topic::HISTORY_SERVICE.to_owned(), QoS::AtMostOnce));
         }
         let today = topic::day(wall);
         for room in rooms {
@@ -950,6 +953,11 @@ impl Client {
                 self.on_earlier(room, payload, wall);
             }
             Route::Earlier { .. } => {}
+            Route::HistoryService => {
+                // Only the service may write its marker (ACL): a version we know, or gone.
+                let runs = message::service_runs(payload);
+                self.events.push_back(ChatEvent::HistoryService(runs));
+            }
             Route::History { room, day, sender } => {
                 self.on_history(room, day, sender, payload, now, wall);
             }
@@ -1129,7 +1137,9 @@ impl Client {
             }
             Route::Direct { .. } => return,
             Route::Presence { user, .. } => (None, user, Kind::Presence, true),
-            Route::Earlier { .. } => (None, "the history service", Kind::History, true),
+            Route::Earlier { .. } | Route::HistoryService => {
+                (None, "the history service", Kind::History, true)
+            }
             Route::Typing { sender, .. } => (None, sender, Kind::Typing, true),
         };
         match to {
@@ -1394,7 +1404,7 @@ mod tests {
             subs[1].contains("chat/rooms/general/messages/+") && subs[1].contains("dm/+"),
             "{subs:?}"
         );
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 4]), 2, 2);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 5]), 2, 2);
         for r in retained {
             c.receive(r, 2, 2);
         }
@@ -1816,6 +1826,24 @@ mod tests {
             publishes.iter().all(|p| !p.0.contains("/history/")),
             "{publishes:?}"
         );
+    }
+
+    #[test]
+    fn the_history_services_marker_says_whether_it_runs() {
+        let mut c = online("alice");
+        for (payload, runs) in [
+            (&br#"{"version":1}"#[..], true),
+            (b"", false),
+            (br#"{"version":2}"#, false),
+            (b"junk", false),
+        ] {
+            c.receive(&publish(topic::HISTORY_SERVICE, 1, payload, true), 5, 5);
+            assert_eq!(
+                events(&mut c),
+                [ChatEvent::HistoryService(runs)],
+                "{payload:?}"
+            );
+        }
     }
 
     #[test]
@@ -2431,7 +2459,7 @@ mod tests {
             code: ConnectReturnCode::Accepted,
         };
         c.receive(&bytes(Packet::ConnAck(ack)), 1, 1);
-        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 4]), 2, 2);
+        c.receive(&suback(1, vec![Some(QoS::AtMostOnce); 5]), 2, 2);
         let granted = vec![
             Some(QoS::AtLeastOnce),
             Some(QoS::AtMostOnce),

@@ -75,6 +75,15 @@ pub fn parse_presence(bytes: &[u8]) -> Option<Presence> {
     Some(p)
 }
 
+/// Whether the history service's marker says it runs: `{"version": 1}` (empty: it went away).
+pub fn service_runs(payload: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Marker {
+        version: u32,
+    }
+    serde_json::from_slice::<Marker>(payload).is_ok_and(|m| m.version == 1)
+}
+
 /// A request to the history service for the newest `limit` messages sent at or before `before` (Unix ms).
 #[derive(Debug, Serialize)]
 pub struct EarlierRequest<'a> {

@@ -188,6 +188,7 @@ impl Model {
             | ChatEvent::TooLarge { .. }
             | ChatEvent::Failed(_)
             | ChatEvent::Earlier { .. }
+            | ChatEvent::HistoryService(_)
             | ChatEvent::Closed(_) => {}
         }
         None

@@ -21,6 +21,10 @@
 /// Every chat topic starts here.
 pub const ROOT: &str = "chat";
 
+/// Where the optional history service says it runs: a retained `{"version":1}` while it is connected, cleared
+/// by its will when it goes (docs/history-service.md). Tabs offer "Load older messages" only then.
+pub const HISTORY_SERVICE: &str = "chat/services/history";
+
 /// What a topic this client receives means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -51,6 +55,8 @@ pub enum Route<'a> {
         user: &'a str,
         room: &'a str,
     },
+    /// The history service's marker ([`HISTORY_SERVICE`]).
+    HistoryService,
 }
 
 pub fn room_message(room: &str, sender: &str) -> String {
@@ -134,6 +140,9 @@ pub fn direct_filter(user: &str) -> String {
 
 /// Reads a topic; `None` for a topic that is not part of the chat layout.
 pub fn route(topic: &str) -> Option<Route<'_>> {
+    if topic == HISTORY_SERVICE {
+        return Some(Route::HistoryService);
+    }
     let levels: Vec<&str> = topic.split('/').collect();
     let route = match levels.as_slice() {
         [ROOT, "rooms", room, kind, sender] => match *kind {

@@ -281,7 +281,10 @@ impl ChatState {
     pub fn earlier(self) -> Option<Earlier> {
         self.app.with(|a| {
             let room = a.model().current().room()?;
-            Some(a.earlier(room).cloned().unwrap_or(Earlier::More))
+            match a.earlier(room) {
+                Some(e) => Some(e.clone()),
+                None => a.history_service().then_some(Earlier::More),
+            }
         })
     }
 
