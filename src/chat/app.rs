@@ -803,7 +803,7 @@ impl App {
             return;
         }
         self.disarm(Timer::Cache);
-        let writes = std::mem::take(&mut self.cache_writes);
+        let writes = cache::compact(std::mem::take(&mut self.cache_writes));
         if let Some(user) = self.me() {
             let user = user.to_owned();
             self.out.push_back(Output::Cache { user, writes });

@@ -253,3 +253,80 @@ pub fn shrink(model: &Model, limit: usize) -> Vec<Write> {
     }
     writes
 }
+
+/// A batch with only the last write of each message row and each conversation row, in the order they were
+/// made: a join that reads thousands of histories puts and then pushes out most of their rows within one batch.
+pub fn compact(writes: Vec<Write>) -> Vec<Write> {
+    use super::sorted::SortedMap;
+    // The index of the last write of each row.
+    let mut last_row: SortedMap<RowKey, usize> = SortedMap::default();
+    let mut last_conversation: SortedMap<String, usize> = SortedMap::default();
+    for (i, w) in writes.iter().enumerate() {
+        match w {
+            Write::Put(row) | Write::SetAside(row) => {
+                last_row.insert(row.key(), i);
+            }
+            Write::Delete(key) => {
+                last_row.insert(key.clone(), i);
+            }
+            Write::PutConversation { conversation, .. } => {
+                last_conversation.insert(conversation.clone(), i);
+            }
+            Write::DeleteConversation(_) => {}
+        }
+    }
+    writes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, w)| match w {
+            Write::Put(row) | Write::SetAside(row) => last_row.get(&row.key()) == Some(i),
+            Write::Delete(key) => last_row.get(key) == Some(i),
+            Write::PutConversation { conversation, .. } => {
+                last_conversation.get(conversation) == Some(i)
+            }
+            Write::DeleteConversation(_) => true,
+        })
+        .map(|(_, w)| w)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, value: &str) -> Row {
+        Row {
+            conversation: "#general".into(),
+            sent_at: 1,
+            sender: "bob".into(),
+            id: id.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_write_of_each_row_in_order() {
+        let conv = |v: &str| Write::PutConversation {
+            conversation: "#general".into(),
+            value: v.into(),
+        };
+        let writes = vec![
+            Write::Put(row("a", "1")),
+            conv("u1"),
+            Write::Put(row("b", "1")),
+            Write::Delete(row("a", "").key()),
+            Write::DeleteConversation("#rust".into()),
+            Write::Put(row("b", "2")),
+            conv("u2"),
+        ];
+        assert_eq!(
+            compact(writes),
+            [
+                Write::Delete(row("a", "").key()),
+                Write::DeleteConversation("#rust".into()),
+                Write::Put(row("b", "2")),
+                conv("u2"),
+            ]
+        );
+    }
+}
