@@ -146,6 +146,16 @@ pub fn row_of(m: &ChatMessage) -> Option<Row> {
     })
 }
 
+/// Where the row that keeps `m` sorts (without writing its value).
+pub fn key_of(m: &ChatMessage) -> RowKey {
+    RowKey {
+        conversation: m.conversation.fragment(),
+        sent_at: m.sent_at,
+        sender: m.sender.clone(),
+        id: m.id.clone(),
+    }
+}
+
 /// The message a row keeps; `None` for a row that cannot be read (another version, damaged).
 pub fn message_of(row: &Row) -> Option<ChatMessage> {
     let value: MessageValue = serde_json::from_slice(row.value.as_bytes()).ok()?;
@@ -213,9 +223,7 @@ pub fn writes_for(
         let out_from = kept_from.saturating_sub(new.len());
         for item in entries.get(out_from..kept_from).unwrap_or_default() {
             if !is_new(item) {
-                if let Some(row) = row_of(item) {
-                    writes.push(Write::Delete(row.key()));
-                }
+                writes.push(Write::Delete(key_of(item)));
             }
         }
         for item in entries.get(kept_from..).unwrap_or_default() {
@@ -243,9 +251,7 @@ pub fn shrink(model: &Model, limit: usize) -> Vec<Write> {
         let entries = model.messages(&conv);
         let to = entries.len().saturating_sub(limit);
         for item in entries.get(..to).unwrap_or_default() {
-            if let Some(row) = row_of(item) {
-                writes.push(Write::Delete(row.key()));
-            }
+            writes.push(Write::Delete(key_of(item)));
         }
         for item in entries.get(to..).unwrap_or_default() {
             writes.extend(row_of(item).map(Write::Put));
