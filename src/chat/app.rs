@@ -231,6 +231,13 @@ pub enum Notice {
     /// The browser's quota is used up: fewer messages are kept.
     #[error("the browser's storage for this site is full: only the newest {kept} messages of each conversation are kept on this device")]
     CacheFull { kept: usize },
+    /// So many histories of a room arrived at once that the broker may have left some out.
+    #[error("#{room}: {histories} histories ({}) arrived at once, more than the broker keeps queued for one reader: some recent messages may be missing", super::client::size_words(*.bytes))]
+    HistoryIncomplete {
+        room: String,
+        histories: usize,
+        bytes: usize,
+    },
     /// Messages kept on the device that could not be read (another version, damaged): set aside.
     #[error("{0} messages kept on this device could not be read; they are set aside, not shown")]
     CacheUnreadable(usize),
@@ -513,6 +520,7 @@ impl App {
     pub fn handle(&mut self, input: Input<'_>, env: Env) -> Result<(), Refusal> {
         let now = matches!(input, Input::Leave | Input::Timer(Timer::Cache));
         let result = self.take(input, env);
+        self.ask_newest(env);
         self.flush_cache(now, env);
         result
     }
@@ -703,10 +711,8 @@ impl App {
         let before = match self.earlier.get(&room) {
             Some((Earlier::Asking { .. } | Earlier::Beginning, _)) => return Ok(()),
             Some((_, before)) => *before,
-            None => {
-                let oldest = self.model.messages(self.model.current()).first();
-                oldest.map_or(env.wall, |m| m.sent_at)
-            }
+            // The first request: the newest page (what the broker's histories gave may lack some).
+            None => i64::MAX,
         };
         let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
         let req = client
@@ -717,6 +723,21 @@ impl App {
         self.arm_earlier();
         self.pump(env);
         Ok(())
+    }
+
+    /// While the history service runs, a room shown asks it once for its newest page: the room's newest
+    /// messages then do not depend on the broker having sent every retained history (a day with more posters
+    /// than it queues for one reader).
+    fn ask_newest(&mut self, env: Env) {
+        let Some(room) = self.model.current().room() else {
+            return;
+        };
+        let online = self.client.as_ref().is_some_and(Client::is_online);
+        if self.history_service && online && !self.earlier.contains_key(room) {
+            if let Err(refusal) = self.ask_earlier(env) {
+                self.notice = Some(Notice::Refused(refusal));
+            }
+        }
     }
 
     /// Arms [`Timer::Earlier`] for the oldest request still out.
@@ -1117,6 +1138,17 @@ impl App {
             }
             ChatEvent::Failed(failure) => self.notice = Some(Notice::Failed(failure.clone())),
             ChatEvent::HistoryService(runs) => self.history_service = *runs,
+            ChatEvent::HistoryIncomplete {
+                room,
+                histories,
+                bytes,
+            } => {
+                self.notice = Some(Notice::HistoryIncomplete {
+                    room: room.clone(),
+                    histories: *histories,
+                    bytes: *bytes,
+                });
+            }
             ChatEvent::Earlier { room, req, answer } => {
                 let conv = Conversation::Room(room.clone());
                 let oldest = self.model.messages(&conv).first().map(|m| m.sent_at);
@@ -2265,12 +2297,13 @@ mod tests {
         .unwrap();
         s.handle(Input::Bytes(&marker)).unwrap();
         assert!(s.app.history_service());
-        s.handle(Input::ShowEarlier).unwrap();
+        // The room on screen asks at once for its newest page: its newest messages then do not depend on the
+        // broker having sent every history.
         let (req, before, limit) = last_request(&s);
         assert_eq!(
             (before, limit),
-            (900, EARLIER_PAGE as u64),
-            "before the oldest shown"
+            (i64::MAX, EARLIER_PAGE as u64),
+            "the newest page"
         );
         assert!(matches!(
             s.app.earlier("general"),

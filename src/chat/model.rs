@@ -189,6 +189,7 @@ impl Model {
             | ChatEvent::Failed(_)
             | ChatEvent::Earlier { .. }
             | ChatEvent::HistoryService(_)
+            | ChatEvent::HistoryIncomplete { .. }
             | ChatEvent::Closed(_) => {}
         }
         None
