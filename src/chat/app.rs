@@ -231,8 +231,9 @@ pub enum Notice {
     /// The browser's quota is used up: fewer messages are kept.
     #[error("the browser's storage for this site is full: only the newest {kept} messages of each conversation are kept on this device")]
     CacheFull { kept: usize },
-    /// So many histories of a room arrived at once that the broker may have left some out.
-    #[error("#{room}: {histories} histories ({}) arrived at once, more than the broker keeps queued for one reader: some recent messages may be missing", super::client::size_words(*.bytes))]
+    /// So many histories of a room arrived at once that the broker may have left some out, or a step of
+    /// reading them never ended.
+    #[error("#{room}: the broker may not have sent all of this room's history ({histories} histories, {}, arrived at once): some recent messages may be missing", super::client::size_words(*.bytes))]
     HistoryIncomplete {
         room: String,
         histories: usize,
