@@ -108,12 +108,21 @@ describe('Load older messages, from the history service', () => {
   test('without a running service nothing is offered; a service that dies stops being offered', T, async () => {
     const room = `plain${nonce()}`;
     let ann;
+    let bob;
     let service;
     try {
       ann = await openJoined(env.browser, `${env.appUrl}#${room}`, 'ann');
-      const older = ann.getByRole('button', { name: 'Load older messages' });
-      assert.equal(await older.count(), 0, 'no service, no button');
+      const note = (page) => page.locator('.older');
+      assert.equal(await ann.getByRole('button', { name: 'Load older messages' }).count(), 0, 'no service, no button');
+      assert.equal(await note(ann).count(), 0, 'and nothing said');
+      // The service starts: the tab hears its marker and asks it for the room's newest page; there is none older.
       service = await startService();
+      await note(ann).filter({ hasText: 'This is the beginning of the room.' }).waitFor();
+      // 150 messages while it runs; a new tab gets the newest 100 from it, and is offered the rest.
+      await post('zed', room, Array.from({ length: 150 }, (_, i) => `zed ${i}`), Date.now() - 60_000);
+      bob = await openJoined(env.browser, `${env.appUrl}#${room}`, 'bob');
+      await waitForMessage(bob, 'zed 50');
+      const older = bob.getByRole('button', { name: 'Load older messages' });
       await older.waitFor();
       // Killed: its will clears the marker, and the button goes.
       service.kill('SIGKILL');
@@ -122,7 +131,7 @@ describe('Load older messages, from the history service', () => {
       await older.waitFor({ state: 'detached' });
     } finally {
       if (service) await stop(service);
-      await closeAll(ann);
+      await closeAll(ann, bob);
     }
   });
 });

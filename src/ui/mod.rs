@@ -282,8 +282,9 @@ impl ChatState {
         self.app.with(|a| {
             let room = a.model().current().room()?;
             match a.earlier(room) {
+                // More to load, but only from a service that runs.
+                Some(Earlier::More) | None => a.history_service().then_some(Earlier::More),
                 Some(e) => Some(e.clone()),
-                None => a.history_service().then_some(Earlier::More),
             }
         })
     }
