@@ -501,6 +501,8 @@ describe('one hostile user with a stock MQTT client cannot take the chat down (i
       await healthy(dave, d0);
 
       const carol = await chatSurvives(scene, '10,000 entries');
+      // The histories are read once the tab is online.
+      if (kept) await waitForMessage(carol, want.at(-1), { timeout: 30_000 });
       const carols = (await allLines(carol)).filter((l) => l.sender === 'eve').map((l) => l.text);
       assert.deepEqual(carols, want, 'the new tab shows eve\'s newest 50 entries');
       await healthy(carol, carol.joinedAt);

@@ -464,6 +464,12 @@ impl App {
         self.connected_since
     }
 
+    /// Whether the rooms' histories are still being read (after coming online): a program that ends with its
+    /// input waits for them, so that it shows what a later starter should.
+    pub fn reading_history(&self) -> bool {
+        self.client.as_ref().is_some_and(Client::waiting)
+    }
+
     /// Whether own messages wait for the broker's acknowledgement (the outbox is not empty): a program that
     /// ends with its input waits for them first.
     pub fn has_unsent(&self) -> bool {

@@ -252,7 +252,7 @@ pub fn run(mut shell: Shell, join: Input<'static>) -> ExitCode {
         }
         let Some(since) = ending else { continue };
         let unsent = shell.app.has_unsent();
-        if status == Status::Connected && !unsent {
+        if status == Status::Connected && !unsent && !shell.app.reading_history() {
             shell.leave();
             return ExitCode::SUCCESS;
         }
