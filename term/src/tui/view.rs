@@ -421,8 +421,9 @@ mod tests {
             code: ConnectReturnCode::Accepted,
         }));
         app.handle(Input::Bytes(&ack), env(1)).unwrap();
-        // Presence and the room's history; then the room's messages, typing and direct messages.
-        for (pid, filters) in [(1, 2), (2, 3)] {
+        // Presence and the history service's marker; then the room's messages, typing, direct messages and the
+        // service's answers.
+        for (pid, filters) in [(1, 2), (2, 4)] {
             let granted = vec![Some(QoS::AtMostOnce); filters];
             let suback = packet(Packet::SubAck(SubAck {
                 pid: Pid::new(pid).unwrap(),
