@@ -48,15 +48,15 @@ pub mod storage {
         area(session)?.get_item(key).ok().flatten()
     }
 
-    pub fn set(session: bool, key: &str, value: &str) {
-        if let Some(a) = area(session) {
-            let _ = a.set_item(key, value);
-        }
+    /// Whether it was stored: storage can be missing (private modes) or full.
+    pub fn set(session: bool, key: &str, value: &str) -> bool {
+        area(session).is_some_and(|a| a.set_item(key, value).is_ok())
     }
 
+    /// Removing a key that is not there, or from storage that is missing, leaves nothing to do.
     pub fn remove(session: bool, key: &str) {
         if let Some(a) = area(session) {
-            let _ = a.remove_item(key);
+            a.remove_item(key).ok();
         }
     }
 
@@ -100,7 +100,8 @@ pub fn query_all(name: &str) -> Vec<String> {
 pub fn set_fragment(fragment: &str) {
     if let Some(w) = web_sys::window() {
         if w.location().hash().ok().as_deref() != Some(fragment) {
-            let _ = w.location().set_hash(fragment);
+            // Only the address bar's echo of the conversation: nothing depends on it.
+            w.location().set_hash(fragment).ok();
         }
     }
 }
@@ -121,7 +122,8 @@ pub fn set_title(title: &str) {
 /// Asks for permission to show notifications (call from a user action).
 pub fn request_notifications() {
     if web_sys::Notification::permission() == web_sys::NotificationPermission::Default {
-        let _ = web_sys::Notification::request_permission();
+        // The answer comes as the permission itself, which `notify` reads.
+        web_sys::Notification::request_permission().ok();
     }
 }
 
@@ -131,7 +133,8 @@ pub fn notify(title: &str, body: &str) {
         let options = web_sys::NotificationOptions::new();
         options.set_body(body);
         options.set_tag("mqtt-chat");
-        let _ = web_sys::Notification::new_with_options(title, &options);
+        // The title and the unread count say it too: a notification the browser refuses loses nothing.
+        web_sys::Notification::new_with_options(title, &options).ok();
     }
 }
 
@@ -198,10 +201,11 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         let f = self.closure.as_ref().unchecked_ref();
+        // It was added to one of them; removing it from the other is a no-op, as is removing one that is gone.
         if let Some(w) = web_sys::window() {
-            let _ = w.remove_event_listener_with_callback(self.event, f);
+            w.remove_event_listener_with_callback(self.event, f).ok();
             if let Some(d) = w.document() {
-                let _ = d.remove_event_listener_with_callback(self.event, f);
+                d.remove_event_listener_with_callback(self.event, f).ok();
             }
         }
     }

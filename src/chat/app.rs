@@ -229,6 +229,9 @@ pub enum Notice {
     OutboxUnreadable { error: OutboxError, kept_as: String },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// A record could not be stored (the outbox: unsent messages would not survive a reload).
+    #[error("this browser could not store {} (its storage is full or off){}", .0.key(), if matches!(.0, Record::Outbox(_)) { ": messages not sent yet would not survive a reload" } else { "" })]
+    NotStored(Record),
     /// The browser's quota is used up: fewer messages are kept.
     #[error("the browser's storage for this site is full: only the newest {kept} messages of each conversation are kept on this device")]
     CacheFull { kept: usize },
@@ -289,6 +292,8 @@ pub enum Input<'a> {
     CacheLoaded(Result<Loaded, CacheError>),
     /// An [`Output::Cache`] failed.
     CacheFailed(CacheError),
+    /// An [`Output::Store`] failed (storage missing or full).
+    NotStored(Record),
     /// Forget this user in this browser — the messages kept on the device, the outbox, the stored name and
     /// rooms, the mutes — and show the login form (a shared computer must not keep someone's messages). The
     /// shell asks the user to confirm first.
@@ -698,6 +703,11 @@ impl App {
                 });
             }
             Input::CacheFailed(e) => self.notice = Some(Notice::Cache(e)),
+            Input::NotStored(record) => {
+                // Stored nowhere: written again at the next change.
+                self.stored.remove(&record);
+                self.notice = Some(Notice::NotStored(record));
+            }
             Input::ShowEarlier => self.ask_earlier(env)?,
             Input::Timer(Timer::Cache) => {
                 self.armed.remove(&Timer::Cache);
@@ -2169,6 +2179,22 @@ mod tests {
             out.iter().any(|o| matches!(o, Output::Cache { .. })),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn a_record_the_browser_would_not_store_is_reported_and_written_again_next_time() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.broker.ack = false;
+        s.handle(Input::Send("one".into())).unwrap();
+        let outbox = Record::Outbox("alice".into());
+        s.handle(Input::NotStored(outbox.clone())).unwrap();
+        let words = s.app.notice().map(ToString::to_string).unwrap_or_default();
+        assert!(words.contains("would not survive a reload"), "{words}");
+        s.storage.remove(&outbox.key());
+        s.handle(Input::Send("two".into())).unwrap();
+        let stored = s.storage.get(&outbox.key()).cloned().unwrap_or_default();
+        assert!(stored.contains("one") && stored.contains("two"), "{stored}");
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub fn open(on_done: impl FnOnce(Result<Cache, CacheError>) + 'static) {
                 // Aborting the upgrade fails the open, which reports this.
                 *upgrade_failed.borrow_mut() = Some(describe(&e));
                 if let Some(tx) = request.transaction() {
-                    let _ = tx.abort();
+                    // An abort that fails means the transaction ended already: the open fails either way.
+                    tx.abort().ok();
                 }
             }
         }
@@ -418,7 +419,8 @@ impl Tx {
 
     fn fail(&self, e: &JsValue) {
         self.failed.borrow_mut().get_or_insert_with(|| error(e));
-        let _ = self.tx.abort();
+        // Already ended (aborted or committed): the completion handler reports `failed` either way.
+        self.tx.abort().ok();
     }
 
     /// Calls `f` once, when the transaction has committed (`Ok`) or aborted. Exactly one of `complete` and
@@ -520,7 +522,8 @@ fn later(f: impl FnOnce() + 'static) {
         Some(window) => window.queue_microtask(f.unchecked_ref()),
         None => {
             if let Ok(f) = f.dyn_into::<js_sys::Function>() {
-                let _ = f.call0(&JsValue::NULL);
+                // A Rust closure: it does not throw.
+                f.call0(&JsValue::NULL).ok();
             }
         }
     }

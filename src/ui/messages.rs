@@ -249,7 +249,8 @@ pub fn focus(selector: &str) {
         .flatten()
         .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
     {
-        let _ = el.focus();
+        // An element that cannot take the focus keeps it where it was: nothing else to do.
+        el.focus().ok();
     }
 }
 
@@ -355,7 +356,8 @@ fn format_day(ms: i64) -> String {
         ("month", "long"),
         ("day", "numeric"),
     ] {
-        let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
+        // Setting a property on a plain object does not fail; if it did, the day would show in the default form.
+        js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
     }
     String::from(date(ms).to_locale_date_string("default", &options))
 }

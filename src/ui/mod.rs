@@ -223,7 +223,11 @@ impl ChatState {
             Output::CancelTimer(timer) => self.timers.update_value(|t| {
                 t.remove(&timer);
             }),
-            Output::Store(record, value) => storage::set(record.per_tab(), &record.key(), &value),
+            Output::Store(record, value) => {
+                if !storage::set(record.per_tab(), &record.key(), &value) {
+                    net::soon(move || self.dispatch(Input::NotStored(record)));
+                }
+            }
             Output::Remove(record) => storage::remove(record.per_tab(), &record.key()),
             Output::Notify { title, body } => net::notify(&title, &body),
             Output::Show(conv) => {
