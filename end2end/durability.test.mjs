@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { log, useSetUp } from './harness.mjs';
-import { closeAll, messages, newPage, nonce, openJoined, send, waitForMessage, waitForStatus } from './tabs.mjs';
+import {
+  closeAll, messages, newPage, nonce, openJoined, send, waitForMessage, waitForOnline, waitForStatus,
+} from './tabs.mjs';
 
 const env = useSetUp();
 const names = ['alice', 'bob', 'carol'];
@@ -122,6 +124,11 @@ describe('broker crash', () => {
     const tabs = await Promise.all(names.map((n) => openJoined(env.browser, `${env.appUrl}${hash}`, n)));
     const [alice, bob, carol] = tabs;
     try {
+      // The tabs read the room's histories once online, pinging the broker every few ms while they do: a
+      // broker frozen then is a dead connection (no PINGRESP), not one that keeps a message unacknowledged.
+      // So they finish first.
+      for (const page of tabs) await waitForOnline(page, names);
+      await new Promise((r) => setTimeout(r, 3_000));
       env.broker.pause();
       try {
         await send(alice, 'into the void');
