@@ -159,7 +159,13 @@ pub fn next_frame(f: impl FnOnce() + 'static) {
 
 /// Calls `f` once, soon: after what runs now (also in a hidden page, unlike [`next_frame`]).
 pub fn soon(f: impl FnOnce() + 'static) {
-    Timeout::new(0, f).forget();
+    // A one-shot closure frees itself when called: nothing is leaked per call (a store refused again and
+    // again calls this each time).
+    let callback = Closure::once_into_js(f);
+    if let Some(w) = web_sys::window() {
+        w.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), 0)
+            .ok();
+    }
 }
 
 /// Asks the user to confirm `question` (the browser's own dialog, which every screen reader knows).
