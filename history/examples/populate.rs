@@ -204,6 +204,7 @@ impl Schedule {
                 id: format!("{name}-{n}"),
                 text: format!("{name} #{n}"),
                 sent_at: self.newest_at(i) - (self.each - n) as i64 * self.gap,
+                ..Payload::default()
             })
             .collect()
     }

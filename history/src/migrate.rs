@@ -426,7 +426,7 @@ impl Migration {
                 read.holders.insert(name.to_owned());
                 read.legacy |= day.is_none();
                 match payload.map(message::parse_history) {
-                    Some(Some(list)) => merge(&mut read.list, list),
+                    Some(Some(history)) => merge(&mut read.list, history.messages),
                     Some(None) => read
                         .unreadable
                         .push(format!("{name} is not a JSON array of messages")),
@@ -612,6 +612,7 @@ mod tests {
             id: id.into(),
             text: format!("text of {id}"),
             sent_at,
+            ..Payload::default()
         }
     }
 

@@ -164,7 +164,7 @@ impl Service {
     fn on_message(&mut self, topic: &str, payload: &[u8], now: Millis) -> Result<(), Trouble> {
         match protocol::route(topic) {
             Some(Route::Message { room, sender }) => {
-                if let Body::Chat(p) = message::parse(payload) {
+                if let Body::Chat(p) = message::parse(payload, sender) {
                     self.pending.push(Pending {
                         room: room.to_owned(),
                         sender: sender.to_owned(),
@@ -175,7 +175,12 @@ impl Service {
                 }
             }
             Some(Route::History { room, sender }) => {
-                for p in message::parse_history(payload).unwrap_or_default() {
+                for p in message::parse_history(payload)
+                    .unwrap_or_default()
+                    .messages
+                    .into_iter()
+                    .filter(|p| !p.deleted)
+                {
                     self.pending.push(Pending {
                         room: room.to_owned(),
                         sender: sender.to_owned(),

@@ -9,17 +9,19 @@
 //! rule lives here and is tested natively in simulated time.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use mqtt::Millis;
 use thiserror::Error;
 
 use super::cache::{self, CacheError, Loaded, Write};
 use super::client::{
-    too_large, ChatEvent, ChatMessage, Client, Content, Delivery, Ended, Failure, Identity,
-    JoinError, Kind, SendError, NUDGE_FOR_MS, NUDGE_MS,
+    outgoing_text, too_large, ChatEvent, ChatMessage, Client, Content, Delivery, Ended, Failure,
+    Identity, JoinError, Kind, SendError, NUDGE_FOR_MS, NUDGE_MS,
 };
 use super::conversation::Conversation;
-use super::model::Model;
+use super::message::{Change, Quote, Target, REACTIONS};
+use super::model::{Item, Model};
 use super::names::NameError;
 use super::outbox::{Outbox, OutboxError};
 use super::settings::{BrokerError, Brokers};
@@ -266,6 +268,30 @@ pub enum Input<'a> {
     /// The network came back: retry now if waiting.
     Online,
     Send(String),
+    /// Send a message answering `(sender, id)` of the conversation on screen.
+    Reply {
+        sender: String,
+        id: String,
+        text: String,
+    },
+    /// Change the text of an own message.
+    Edit {
+        conversation: Conversation,
+        id: String,
+        text: String,
+    },
+    /// Take back an own message, for everyone.
+    Delete {
+        conversation: Conversation,
+        id: String,
+    },
+    /// Add this user's reaction `emoji` to `(sender, id)`, or take it back if it is there.
+    React {
+        conversation: Conversation,
+        sender: String,
+        id: String,
+        emoji: String,
+    },
     /// Send an own message that was not acknowledged again.
     Retry(String),
     Typing,
@@ -419,6 +445,11 @@ impl App {
     }
 
     // --- What the views read -----------------------------------------------------------------------------
+
+    /// This user's newest message in the conversation on screen that can be edited (for Up in the composer).
+    pub fn last_own(&self) -> Option<Arc<Item>> {
+        self.model.last_own(self.model.current()).cloned()
+    }
 
     pub fn model(&self) -> &Model {
         &self.model
@@ -578,7 +609,56 @@ impl App {
                     self.retry_now(env);
                 }
             }
-            Input::Send(text) => self.send(&text, env)?,
+            Input::Send(text) => self.send(&text, None, env)?,
+            Input::Reply { sender, id, text } => {
+                let current = self.model.current().clone();
+                let answered = self
+                    .model
+                    .find(&current, &sender, &id)
+                    .ok_or(SendError::Gone)?;
+                let quoted = match &answered.content {
+                    Content::Text(text) => text.as_str(),
+                    _ => "",
+                };
+                let quote = Quote::of(&sender, &id, quoted);
+                self.send(&text, Some(quote), env)?;
+            }
+            Input::Edit {
+                conversation,
+                id,
+                text,
+            } => {
+                let text = outgoing_text(&text)?;
+                let old = self.own_message(&conversation, &id)?;
+                if old.content != Content::Text(text.clone()) {
+                    self.change(conversation, Change::Edit { id, text }, env)?;
+                }
+            }
+            Input::Delete { conversation, id } => {
+                self.own_message(&conversation, &id)?;
+                if self.outbox.remove(&id) {
+                    self.save_outbox();
+                }
+                self.change(conversation, Change::Delete { id }, env)?;
+            }
+            Input::React {
+                conversation,
+                sender,
+                id,
+                emoji,
+            } => {
+                let me = self.me().ok_or(Refusal::SignedOut)?;
+                let target = self
+                    .model
+                    .find(&conversation, &sender, &id)
+                    .ok_or(SendError::Gone)?;
+                if !REACTIONS.contains(&emoji.as_str()) {
+                    return Ok(());
+                }
+                let on = !target.reacted_by(me, &emoji);
+                let to = Target { sender, id };
+                self.change(conversation, Change::React { to, emoji, on }, env)?;
+            }
             Input::Retry(id) => {
                 if let Some((to, payload)) = self.outbox.get(&id) {
                     let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
@@ -810,6 +890,9 @@ impl App {
                         id: m.id.clone(),
                         text: text.clone(),
                         sent_at: m.sent_at,
+                        reply: m.reply.clone(),
+                        edited: m.edited,
+                        deleted: false,
                     });
             }
             self.model.add_cached(m);
@@ -832,6 +915,9 @@ impl App {
     /// The writes are gathered for [`CACHE_BATCH_MS`], or go out `now` (the batch's timer, the page going away).
     fn flush_cache(&mut self, now: bool, env: Env) {
         let (added, touched) = self.model.take_added();
+        let removed = self.model.take_removed();
+        self.cache_writes
+            .extend(removed.iter().map(|m| Write::Delete(cache::key_of(m))));
         self.cache_writes.extend(cache::writes_for(
             &self.model,
             &added,
@@ -1064,10 +1150,45 @@ impl App {
         self.arm(Timer::Retry, env.now.saturating_add(delay));
     }
 
-    fn send(&mut self, text: &str, env: Env) -> Result<(), Refusal> {
+    /// This user's message `id` in `conv`, which they may change.
+    fn own_message(&self, conv: &Conversation, id: &str) -> Result<&Arc<Item>, SendError> {
+        let me = self.me().unwrap_or_default();
+        let m = self.model.find(conv, me, id).ok_or(SendError::Gone)?;
+        match m.content {
+            Content::Text(_) => Ok(m),
+            _ => Err(SendError::Gone),
+        }
+    }
+
+    /// Publishes an own change and shows it at once (it comes back from the broker too, the same change).
+    fn change(
+        &mut self,
+        conversation: Conversation,
+        change: Change,
+        env: Env,
+    ) -> Result<(), Refusal> {
+        let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
+        client.change(&conversation, &change, env.now, env.wall)?;
+        let sender = client.name().to_owned();
+        self.model.apply(
+            &ChatEvent::Change {
+                conversation,
+                sender,
+                change,
+                at: env.wall,
+                live: true,
+            },
+            env.wall,
+        );
+        self.changed = true;
+        self.pump(env);
+        Ok(())
+    }
+
+    fn send(&mut self, text: &str, reply: Option<Quote>, env: Env) -> Result<(), Refusal> {
         let to = self.model.current().clone();
         let client = self.client.as_mut().ok_or(Refusal::SignedOut)?;
-        let sent = client.send(&to, text, env.now, env.wall)?;
+        let sent = client.send(&to, text, reply, env.now, env.wall)?;
         self.outbox.add(&sent.message, sent.pid);
         self.save_outbox();
         self.model.add_own(sent.message);
@@ -1211,7 +1332,7 @@ impl App {
                     self.status = Status::Disconnected(Some(reason.clone()));
                 }
             }
-            ChatEvent::Message(_) | ChatEvent::Presence { .. } => {}
+            ChatEvent::Message(_) | ChatEvent::Presence { .. } | ChatEvent::Change { .. } => {}
             ChatEvent::Typing { .. } => {}
         }
         let typing = matches!(event, ChatEvent::Typing { typing: true, .. });
@@ -1227,8 +1348,14 @@ impl App {
                 self.unseen += 1;
                 if let Content::Text(text) = &m.content {
                     let sender = super::names::display(&m.sender);
+                    let me = self.model.me();
+                    let title = if super::model::mentions(text, me) {
+                        format!("{sender} mentioned you in {}", m.conversation)
+                    } else {
+                        format!("{sender} in {}", m.conversation)
+                    };
                     self.out.push_back(Output::Notify {
-                        title: format!("{sender} in {}", m.conversation),
+                        title,
                         body: text.clone(),
                     });
                 }
@@ -2247,10 +2374,332 @@ mod tests {
             .expect("the history published again");
         let texts: Vec<String> = crate::chat::message::parse_history(json.as_bytes())
             .unwrap()
+            .messages
             .into_iter()
             .map(|p| p.text)
             .collect();
         assert_eq!(texts, ["one", "two", "three"]);
+    }
+
+    fn raw(topic: &str, payload: &str, retain: bool) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        Packet::Publish(mqtt::Publish {
+            dup: false,
+            qospid: mqtt::QosPid::AtMostOnce,
+            retain,
+            topic: mqtt::TopicName::new(topic).unwrap(),
+            payload: payload.as_bytes(),
+        })
+        .encode(&mut bytes)
+        .unwrap();
+        bytes
+    }
+
+    /// The newest history this tab published for `room`, as read back.
+    fn published_history(s: &Shell, room: &str) -> crate::chat::message::History {
+        let prefix = format!("chat/rooms/{room}/history/");
+        let (_, json) = s
+            .broker
+            .published
+            .iter()
+            .rev()
+            .find(|(t, j)| t.starts_with(&prefix) && !j.is_empty())
+            .expect("a history published");
+        crate::chat::message::parse_history(json.as_bytes()).unwrap()
+    }
+
+    fn cached_texts(s: &Shell) -> Vec<String> {
+        s.cache
+            .iter()
+            .filter_map(|((_, key), value)| {
+                let row = cache::Row {
+                    conversation: key.conversation.clone(),
+                    sent_at: key.sent_at,
+                    sender: key.sender.clone(),
+                    id: key.id.clone(),
+                    value: value.clone(),
+                };
+                match cache::message_of(&row)?.content {
+                    Content::Text(t) => Some(t),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn own_edits_deletions_and_reactions_show_at_once_and_reach_the_broker_the_history_and_the_device(
+    ) {
+        const T: i64 = 1_700_000_000_000;
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        s.broker.ack = true;
+        join(&mut s, "alice");
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/bob",
+            "b1",
+            "lunch?",
+            T - 5_000,
+        )))
+        .unwrap();
+        s.handle(Input::Send("helo".into())).unwrap();
+        let id = s.app.last_own().unwrap().id.clone();
+
+        s.env = env(s.env.now + 1_000);
+        let edit = |text: &str| Input::Edit {
+            conversation: general.clone(),
+            id: id.clone(),
+            text: text.into(),
+        };
+        s.handle(edit("hello")).unwrap();
+        assert_eq!(texts(&s, &general), ["lunch?", "hello"]);
+        let mine = s.app.last_own().unwrap();
+        assert_eq!(mine.edited, Some(s.env.wall), "it says when it was edited");
+        assert!(mine.rev > 0, "a new revision, so the view draws it again");
+        let (topic, event) = s
+            .broker
+            .published
+            .iter()
+            .rev()
+            .find(|(t, _)| t.contains("/messages/"))
+            .unwrap();
+        assert_eq!(topic, "chat/rooms/general/messages/alice");
+        assert!(
+            event.contains(r#""kind":"edit""#) && event.contains(r#""text":"hello""#),
+            "{event}"
+        );
+        let h = published_history(&s, "general");
+        assert_eq!(
+            h.messages.last().map(|p| (p.text.as_str(), p.edited)),
+            Some(("hello", Some(s.env.wall)))
+        );
+        assert!(
+            cached_texts(&s).contains(&"hello".to_owned())
+                && !cached_texts(&s).contains(&"helo".to_owned())
+        );
+        assert_eq!(
+            s.handle(edit("   ")),
+            Err(Refusal::Send(SendError::Empty)),
+            "an empty edit is refused"
+        );
+
+        // Reactions toggle.
+        let react = Input::React {
+            conversation: general.clone(),
+            sender: "bob".into(),
+            id: "b1".into(),
+            emoji: "👍".into(),
+        };
+        s.handle(react.clone()).unwrap();
+        let bobs = |s: &Shell| {
+            s.app
+                .model()
+                .find(&general, "bob", "b1")
+                .unwrap()
+                .message
+                .clone()
+        };
+        assert_eq!(bobs(&s).reactions()[0].users, ["alice"]);
+        assert_eq!(published_history(&s, "general").reactions.len(), 1);
+        s.env = env(s.env.now + 1_000);
+        s.handle(react).unwrap();
+        assert!(bobs(&s).reactions().is_empty(), "clicked again: taken back");
+        let h = published_history(&s, "general");
+        assert_eq!(
+            h.reactions.iter().map(|r| r.on).collect::<Vec<_>>(),
+            [false],
+            "withdrawn, in the history"
+        );
+
+        // Nobody edits bob's message from here.
+        assert_eq!(
+            s.handle(Input::Edit {
+                conversation: general.clone(),
+                id: "b1".into(),
+                text: "mine now".into()
+            }),
+            Err(Refusal::Send(SendError::Gone))
+        );
+
+        // Deleted: gone from view, from the device, and the history keeps its place empty.
+        s.env = env(s.env.now + 1_000);
+        s.handle(Input::Delete {
+            conversation: general.clone(),
+            id: id.clone(),
+        })
+        .unwrap();
+        assert_eq!(texts(&s, &general), ["lunch?"]);
+        assert_eq!(cached_texts(&s), ["lunch?"]);
+        let h = published_history(&s, "general");
+        assert!(
+            h.messages.iter().all(|p| p.deleted && p.text.is_empty()),
+            "{h:?}"
+        );
+        // A copy of it coming back (a redelivery, another tab's old history) does not show it again.
+        s.handle(Input::Bytes(&incoming(
+            "chat/rooms/general/messages/alice",
+            &id,
+            "helo",
+            T,
+        )))
+        .unwrap();
+        assert_eq!(texts(&s, &general), ["lunch?"]);
+        // A reload shows what the device keeps: not the deleted message.
+        let mut r = reload(&s, false);
+        r.handle(Input::Resume).unwrap();
+        assert_eq!(texts(&r, &general), ["lunch?"]);
+    }
+
+    #[test]
+    fn changes_by_others_apply_to_their_own_messages_only_and_in_any_order() {
+        const T: i64 = 1_700_000_000_000;
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        let bob = "chat/rooms/general/messages/bob";
+        let eve = "chat/rooms/general/messages/eve";
+        s.handle(Input::Bytes(&incoming(bob, "b1", "original", T - 9_000)))
+            .unwrap();
+        // Forgeries: eve edits and deletes bob's message under her own topic, and as a "message" of hers.
+        for forged in [
+            r#"{"kind":"edit","to":{"sender":"bob","id":"b1"},"text":"pwned","sent_at":1700000000000}"#,
+            r#"{"kind":"delete","to":{"sender":"bob","id":"b1"},"sent_at":1700000000000}"#,
+            r#"{"id":"b1","text":"pwned","sent_at":1699999991000,"edited":1700000000000}"#,
+            r#"{"id":"b1","text":"","sent_at":1699999991000,"deleted":true}"#,
+            r#"{"kind":"future-thing","to":{"sender":"bob","id":"b1"},"sent_at":1}"#,
+            r#"{"kind":"react","to":{"sender":"bob","id":"b1"},"emoji":"<script>","on":true,"sent_at":1}"#,
+        ] {
+            s.handle(Input::Bytes(&raw(eve, forged, false))).unwrap();
+        }
+        s.handle(Input::Bytes(&raw(
+            "chat/rooms/general/history/2023-11-14/eve",
+            r#"[{"id":"b1","text":"","sent_at":1699999991000,"deleted":true},{"id":"e1","text":"eve was here","sent_at":1699999992000}]"#,
+            true,
+        )))
+        .unwrap();
+        let shown = |s: &Shell| -> Vec<(String, String)> {
+            s.app
+                .model()
+                .messages(&general)
+                .iter()
+                .map(|m| {
+                    (
+                        m.sender.clone(),
+                        match &m.content {
+                            Content::Text(t) => t.clone(),
+                            other => format!("{other:?}"),
+                        },
+                    )
+                })
+                .collect()
+        };
+        let own = |x: &str, y: &str| (x.to_owned(), y.to_owned());
+        assert_eq!(
+            shown(&s),
+            [own("bob", "original"), own("eve", "eve was here")],
+            "eve changed nothing of bob's"
+        );
+        assert_eq!(
+            s.app.model().find(&general, "bob", "b1").unwrap().edited,
+            None
+        );
+
+        // bob's own changes apply: a later edit wins over an earlier one arriving after it.
+        let edit = |text: &str, at: i64| {
+            format!(
+                r#"{{"kind":"edit","to":{{"sender":"bob","id":"b1"}},"text":"{text}","sent_at":{at}}}"#
+            )
+        };
+        s.handle(Input::Bytes(&raw(bob, &edit("second", T - 1_000), false)))
+            .unwrap();
+        s.handle(Input::Bytes(&raw(bob, &edit("first", T - 2_000), false)))
+            .unwrap();
+        assert_eq!(shown(&s)[0], own("bob", "second"));
+        // A change that arrives before its message waits for it; a deletion before its message keeps it out.
+        s.handle(Input::Bytes(
+            &raw(bob, &edit("fixed", T - 500), false)
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        s.handle(Input::Bytes(&raw(bob, r#"{"kind":"edit","to":{"sender":"bob","id":"b2"},"text":"b2 fixed","sent_at":1700000000000}"#, false))).unwrap();
+        s.handle(Input::Bytes(&raw(
+            bob,
+            r#"{"kind":"delete","to":{"sender":"bob","id":"b3"},"sent_at":1700000000000}"#,
+            false,
+        )))
+        .unwrap();
+        s.handle(Input::Bytes(&raw(
+            "chat/rooms/general/messages/carol",
+            r#"{"kind":"react","to":{"sender":"bob","id":"b2"},"emoji":"🎉","sent_at":1700000000000}"#,
+            false,
+        )))
+        .unwrap();
+        s.handle(Input::Bytes(&incoming(bob, "b2", "b2 typo", T - 3_000)))
+            .unwrap();
+        s.handle(Input::Bytes(&incoming(bob, "b3", "regret", T - 2_500)))
+            .unwrap();
+        let b2 = s.app.model().find(&general, "bob", "b2").unwrap();
+        assert_eq!(b2.content, Content::Text("b2 fixed".into()));
+        assert_eq!(b2.reactions()[0].users, ["carol"]);
+        assert!(
+            s.app.model().find(&general, "bob", "b3").is_none(),
+            "deleted before it arrived"
+        );
+        // A late joiner's view: bob's history says b1 is deleted.
+        s.handle(Input::Bytes(&raw(
+            "chat/rooms/general/history/2023-11-14/bob",
+            r#"[{"id":"b1","text":"","sent_at":1699999991000,"deleted":true}]"#,
+            true,
+        )))
+        .unwrap();
+        assert!(s.app.model().find(&general, "bob", "b1").is_none());
+    }
+
+    #[test]
+    fn a_mention_of_the_reader_is_counted_and_named_in_the_notification() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::JoinRoom("other".into())).unwrap();
+        let general = Conversation::Room("general".into());
+        const T: i64 = 1_700_000_000_000;
+        let topic = "chat/rooms/general/messages/bob";
+        s.handle(Input::Bytes(&incoming(
+            topic,
+            "b1",
+            "hey @alice, lunch?",
+            T,
+        )))
+        .unwrap();
+        s.handle(Input::Bytes(&incoming(topic, "b2", "hey @alicette", T)))
+            .unwrap();
+        s.handle(Input::Bytes(&incoming(
+            topic,
+            "b3",
+            "mail alice@example.com",
+            T,
+        )))
+        .unwrap();
+        assert_eq!(s.app.model().mentions_in(&general), 1);
+        s.handle(Input::Visible(false)).unwrap();
+        s.handle(Input::Bytes(&incoming(
+            topic,
+            "b4",
+            "@alice are you there",
+            T,
+        )))
+        .unwrap();
+        assert_eq!(
+            s.notifications.last().map(String::as_str),
+            Some("bob mentioned you in #general")
+        );
+        s.handle(Input::Open(general.clone())).unwrap();
+        assert_eq!(s.app.model().mentions_in(&general), 0, "read");
+        assert!(
+            s.app.model().new_since(&general).is_some(),
+            "the New divider has a place"
+        );
     }
 
     #[test]

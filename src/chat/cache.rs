@@ -81,8 +81,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{ChatMessage, Content};
+use super::client::{ChatMessage, Content, Reaction};
 use super::conversation::Conversation;
+use super::message::Quote;
 use super::model::{Item, Model};
 
 /// How many of the newest messages of each conversation the device keeps (at first: the browser's quota can
@@ -104,6 +105,12 @@ struct MessageValue {
     unreadable: Option<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    edited: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply: Option<Quote>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reactions: Vec<Reaction>,
 }
 
 /// A conversation row's value.
@@ -128,12 +135,18 @@ pub fn row_of(m: &ChatMessage) -> Option<Row> {
             text: Some(text.clone()),
             unreadable: None,
             truncated: m.truncated,
+            edited: m.edited,
+            reply: m.reply.clone(),
+            reactions: m.reacted.clone(),
         },
         Content::Unreadable(bytes) => MessageValue {
             v: VERSION,
             text: None,
             unreadable: Some(*bytes),
             truncated: false,
+            edited: None,
+            reply: None,
+            reactions: Vec::new(),
         },
         Content::TooLarge(..) => return None,
     };
@@ -177,6 +190,9 @@ pub fn message_of(row: &Row) -> Option<ChatMessage> {
         truncated: value.truncated,
         sent_at: row.sent_at,
         live: false,
+        edited: value.edited,
+        reply: value.reply,
+        reacted: value.reactions,
     })
 }
 

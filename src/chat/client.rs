@@ -9,7 +9,9 @@ use mqtt::{Event, Millis, Options, QoS, Session, SessionError, Will};
 use thiserror::Error;
 
 use super::conversation::{Conversation, Entry};
-use super::message::{self, Body, Payload, Presence, Typing, MAX_ROOMS};
+use serde::{Deserialize, Serialize};
+
+use super::message::{self, Body, Change, Payload, Presence, Quote, Reacted, Typing, MAX_ROOMS};
 use super::names::{self, NameError};
 use super::sorted::SortedMap;
 use super::topic::{self, Route};
@@ -152,6 +154,107 @@ pub struct ChatMessage {
     pub sent_at: i64,
     /// Arrived as it was sent (not from history).
     pub live: bool,
+    /// When its author last changed its text (Unix ms).
+    pub edited: Option<i64>,
+    /// The message it answers.
+    pub reply: Option<Quote>,
+    /// Everyone's reactions to it, the withdrawn ones too (the newest word of each person on each emoji wins);
+    /// [`ChatMessage::reactions`] counts them.
+    pub reacted: Vec<Reaction>,
+}
+
+/// One person's word on one emoji for a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub user: String,
+    pub emoji: String,
+    pub on: bool,
+    pub at: i64,
+}
+
+/// The reactions to a message as they show: an emoji and who reacted with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reactions {
+    pub emoji: String,
+    /// Never empty; in the order they reacted.
+    pub users: Vec<String>,
+}
+
+/// The most reactions (people × emoji, withdrawn ones included) one message keeps: further ones are ignored.
+pub const MAX_REACTIONS: usize = 600;
+
+impl ChatMessage {
+    /// Its reactions, one entry per emoji, in the order each emoji was first used.
+    pub fn reactions(&self) -> Vec<Reactions> {
+        let mut shown: Vec<Reactions> = Vec::new();
+        let mut on: Vec<&Reaction> = self.reacted.iter().filter(|r| r.on).collect();
+        // Oldest first (a short list: insertion by time, no sort routine).
+        let mut ordered: Vec<&Reaction> = Vec::with_capacity(on.len());
+        for r in on.drain(..) {
+            let at = ordered.partition_point(|o| o.at <= r.at);
+            ordered.insert(at, r);
+        }
+        for r in ordered {
+            match shown.iter_mut().find(|s| s.emoji == r.emoji) {
+                Some(s) => s.users.push(r.user.clone()),
+                None => shown.push(Reactions {
+                    emoji: r.emoji.clone(),
+                    users: vec![r.user.clone()],
+                }),
+            }
+        }
+        shown
+    }
+
+    /// Whether `user` reacted with `emoji`.
+    pub fn reacted_by(&self, user: &str, emoji: &str) -> bool {
+        self.reacted
+            .iter()
+            .any(|r| r.on && r.user == user && r.emoji == emoji)
+    }
+
+    /// Takes `user`'s word on `emoji` given at `at`, if newer than what the message holds; whether it changed.
+    pub fn react(&mut self, user: &str, emoji: &str, on: bool, at: i64) -> bool {
+        let room = self.reacted.len() < MAX_REACTIONS;
+        match self
+            .reacted
+            .iter_mut()
+            .find(|r| r.user == user && r.emoji == emoji)
+        {
+            Some(r) if r.at < at || (r.at == at && r.on != on && !on) => {
+                r.on = on;
+                r.at = at;
+                true
+            }
+            Some(_) => false,
+            None if room => {
+                self.reacted.push(Reaction {
+                    user: user.to_owned(),
+                    emoji: emoji.to_owned(),
+                    on,
+                    at,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A message as its payload says, before the checks of [`Client`] (clock, length, control characters).
+    fn from_payload(conversation: Conversation, sender: &str, p: Payload, live: bool) -> Self {
+        Self {
+            conversation,
+            sender: sender.to_owned(),
+            id: p.id,
+            content: Content::Text(p.text),
+            truncated: false,
+            sent_at: p.sent_at,
+            live,
+            edited: p.edited,
+            reply: p.reply,
+            reacted: Vec::new(),
+        }
+    }
 }
 
 impl Entry for ChatMessage {
@@ -169,8 +272,17 @@ pub enum ChatEvent {
     /// Connected and subscribed; this tab is now online.
     Connected,
     /// A message to show. The same `(sender, id)` may come again (a redelivery, a history): the timeline
-    /// keeps each once.
+    /// keeps each once (an edited copy replaces an older one).
     Message(ChatMessage),
+    /// `sender` changed a message in `conversation` at `at` (their clock): an edit or deletion of their own, a
+    /// reaction to anyone's.
+    Change {
+        conversation: Conversation,
+        sender: String,
+        change: Change,
+        at: i64,
+        live: bool,
+    },
     /// The broker acknowledged the QoS 1 PUBLISH with this packet id.
     Delivered(u16),
     /// A tab of `user` came online or changed rooms (`Some`), or went away (`None`).
@@ -287,6 +399,9 @@ pub enum SendError {
     TooLong(usize),
     #[error("cannot send a direct message to yourself")]
     ToSelf,
+    /// The message to answer or change is not here (any more), or is not this user's to change.
+    #[error("that message is not here any more")]
+    Gone,
     #[error("cannot send: {0}")]
     Session(#[from] SessionError),
 }
@@ -389,6 +504,8 @@ pub struct Client {
     /// Own recent messages per room: what this user's retained history on the broker holds (or will, once
     /// published). Not the timeline: it is the broker's copy, read and merged on joining.
     history: SortedMap<String, Vec<Payload>>,
+    /// Own recent reactions per room, withdrawn ones too: the rest of this user's retained history there.
+    reactions: SortedMap<String, Vec<Reacted>>,
     /// Retained presence seen for this name from other browsers, while syncing.
     name_taken: bool,
     typing_sent: SortedMap<String, Millis>,
@@ -429,6 +546,7 @@ impl Client {
             seq: 0,
             epoch: None,
             history: SortedMap::default(),
+            reactions: SortedMap::default(),
             name_taken: false,
             typing_sent: SortedMap::default(),
             events: VecDeque::new(),
@@ -624,6 +742,7 @@ impl Client {
         &mut self,
         to: &Conversation,
         text: &str,
+        reply: Option<Quote>,
         now: Millis,
         wall: i64,
     ) -> Result<Published, SendError> {
@@ -634,8 +753,77 @@ impl Client {
             id: format!("{}-{epoch:x}-{}", self.id.client_id, self.seq),
             text,
             sent_at: wall,
+            reply,
+            ..Payload::default()
         };
         self.resend(to, payload, now)
+    }
+
+    /// Publishes a change to a message (QoS 1, like messages): an edit or deletion of an own message, or a
+    /// reaction. This user's history of the room takes it too (an edited text, a deletion in place of the
+    /// message, the reaction), so that whoever joins later sees the message as it is now.
+    pub fn change(
+        &mut self,
+        to: &Conversation,
+        change: &Change,
+        now: Millis,
+        wall: i64,
+    ) -> Result<(), SendError> {
+        let topic = match to {
+            Conversation::Room(room) => topic::room_message(room, &self.id.name),
+            Conversation::Direct(user) if *user == self.id.name => return Err(SendError::ToSelf),
+            Conversation::Direct(user) => topic::direct(user, &self.id.name),
+        };
+        let payload = message::event_json(&self.id.name, change, wall);
+        self.session
+            .publish(&topic, &payload, QoS::AtLeastOnce, false, now)?;
+        if let Conversation::Room(room) = to {
+            self.remember_change(room, change, wall, now);
+        }
+        Ok(())
+    }
+
+    /// Applies an own change to this user's history of `room`, and publishes it if that changed it.
+    fn remember_change(&mut self, room: &str, change: &Change, at: i64, now: Millis) {
+        let changed = match change {
+            Change::Edit { id, text } => {
+                let list = self.history.get_or_default(room.to_owned());
+                let Some(old) = list.iter().find(|p| p.id == *id && !p.deleted) else {
+                    return;
+                };
+                let edited = Payload {
+                    text: text.clone(),
+                    edited: Some(at),
+                    ..old.clone()
+                };
+                merge(list, &[edited])
+            }
+            Change::Delete { id } => {
+                let list = self.history.get_or_default(room.to_owned());
+                let Some(old) = list.iter().find(|p| p.id == *id) else {
+                    return;
+                };
+                let gone = Payload {
+                    id: old.id.clone(),
+                    sent_at: old.sent_at,
+                    deleted: true,
+                    ..Payload::default()
+                };
+                merge(list, &[gone])
+            }
+            Change::React { to, emoji, on } => merge_reactions(
+                self.reactions.get_or_default(room.to_owned()),
+                &[Reacted {
+                    to: to.clone(),
+                    emoji: emoji.clone(),
+                    on: *on,
+                    sent_at: at,
+                }],
+            ),
+        };
+        if changed {
+            self.save_history(room, now);
+        }
     }
 
     /// Publishes a message again, with its id and time: one from the outbox of an earlier page, or one the
@@ -662,15 +850,7 @@ impl Client {
             self.typing_sent.remove(room);
             self.remember(room, std::slice::from_ref(&payload), now);
         }
-        let message = ChatMessage {
-            conversation: to.clone(),
-            sender: self.id.name.clone(),
-            id: payload.id,
-            content: Content::Text(payload.text),
-            truncated: false,
-            sent_at: payload.sent_at,
-            live: true,
-        };
+        let message = ChatMessage::from_payload(to.clone(), &self.id.name, payload, true);
         Ok(Published {
             message,
             pid: pid.map(mqtt::Pid::get),
@@ -685,22 +865,36 @@ impl Client {
         if !merge(list, new) {
             return false;
         }
+        self.save_history(room, now);
+        true
+    }
+
+    /// Publishes this user's history of `room` if its retained copy was read on this connection; otherwise
+    /// later, merged with it.
+    fn save_history(&mut self, room: &str, now: Millis) {
         if self.history_read.contains(room) {
             self.publish_history(room, now);
         } else {
             self.history_unsaved.insert(room.to_owned());
         }
-        true
     }
 
     /// Publishes this user's history of `room` (retained) under the day of its newest message, and clears the
     /// topics where it was before (an older day, the one-level topic of an earlier version).
     fn publish_history(&mut self, room: &str, now: Millis) {
-        let Some(newest) = self.history.get(room).and_then(|l| l.last()) else {
+        let messages = self.history.get(room).map_or(&[][..], Vec::as_slice);
+        let reactions = self.reactions.get(room).map_or(&[][..], Vec::as_slice);
+        let newest = messages
+            .last()
+            .map(|p| p.sent_at)
+            .into_iter()
+            .chain(reactions.iter().map(|r| r.sent_at))
+            .max();
+        let Some(newest) = newest else {
             return;
         };
-        let day = topic::day(newest.sent_at);
-        let json = message::to_json(&self.history.get(room));
+        let day = topic::day(newest);
+        let json = message::history_json(messages, reactions);
         let me = self.id.name.clone();
         let saved = self.session.publish(
             &topic::history(room, &day, &me),
@@ -1017,17 +1211,24 @@ impl Client {
         match route {
             Route::RoomMessage { room, sender } => {
                 let to = Conversation::Room(room.to_owned());
-                self.on_chat_message(to, sender, payload, true, wall);
-                // Own messages from other tabs of this user join this tab's idea of the user's history.
+                let body = message::parse(payload, sender);
+                // Own messages and changes from other tabs of this user join this tab's idea of the user's
+                // history.
                 if sender == self.id.name {
-                    if let Body::Chat(p) = message::parse(payload) {
-                        merge(self.history.get_or_default(room.to_owned()), &[p]);
+                    match &body {
+                        Body::Chat(p) => {
+                            merge(self.history.get_or_default(room.to_owned()), &[p.clone()]);
+                        }
+                        Body::Change(change, at) => self.note_own_change(room, change, *at),
+                        _ => {}
                     }
                 }
+                self.on_chat_message(to, sender, body, true, wall);
             }
             Route::Direct { recipient, sender } if recipient == self.id.name => {
                 let to = Conversation::Direct(sender.to_owned());
-                self.on_chat_message(to, sender, payload, true, wall);
+                let body = message::parse(payload, sender);
+                self.on_chat_message(to, sender, body, true, wall);
             }
             Route::Direct { .. } => {}
             Route::Earlier { user, room } if user == self.id.name => {
@@ -1111,7 +1312,7 @@ impl Client {
                 r.own_seen = true;
             }
         }
-        let Some(mut list) = message::parse_history(payload) else {
+        let Some(history) = message::parse_history(payload) else {
             self.seq += 1;
             let id = format!("history-{}", self.seq);
             self.report(
@@ -1124,34 +1325,72 @@ impl Client {
             );
             return;
         };
-        // A history is at most HISTORY_LEN messages; a longer one (not written by this app) is cut to its newest.
+        // A history is at most HISTORY_LEN messages and as many reactions; a longer one (not written by this
+        // app) is cut to its newest.
+        let message::History {
+            messages: mut list,
+            reactions: mut reacted,
+        } = history;
         keep_newest(&mut list);
+        let mut newest_reactions = Vec::new();
+        merge_reactions(&mut newest_reactions, &std::mem::take(&mut reacted));
+        let reacted = newest_reactions;
         if let Some(r) = self.reading.get_mut(room) {
             r.step_histories += 1;
             r.step_bytes += payload.len();
             if r.counted.insert(sender.to_owned()) {
-                r.count += list.iter().filter(|p| p.sent_at >= r.since).count();
+                r.count += list
+                    .iter()
+                    .filter(|p| p.sent_at >= r.since && !p.deleted)
+                    .count();
             }
         }
         for p in &list {
-            self.on_payload(to.clone(), sender, p.clone(), false, wall);
+            if p.deleted {
+                self.events.push_back(ChatEvent::Change {
+                    conversation: to.clone(),
+                    sender: sender.to_owned(),
+                    change: Change::Delete { id: p.id.clone() },
+                    at: p.sent_at,
+                    live: false,
+                });
+            } else {
+                self.on_payload(to.clone(), sender, p.clone(), false, wall);
+            }
+        }
+        for r in &reacted {
+            self.events.push_back(ChatEvent::Change {
+                conversation: to.clone(),
+                sender: sender.to_owned(),
+                change: Change::React {
+                    to: r.to.clone(),
+                    emoji: r.emoji.clone(),
+                    on: r.on,
+                },
+                at: believable(r.sent_at, wall),
+                live: false,
+            });
         }
         if own {
-            // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more, or to
-            // keep one history where the broker has several (a newer day's and an older one, or the one-level
-            // topic of an earlier version).
-            let received: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
-            let known =
-                std::mem::replace(self.history.get_or_default(room.to_owned()), list.clone());
-            let missing: Vec<Payload> = known
-                .into_iter()
-                .filter(|p| !received.contains(&p.id.as_str()))
-                .collect();
+            // Another tab of ours (or an earlier visit) wrote it: merge, and publish if we know more (a message
+            // it lacks, a later edit or deletion, a reaction), or to keep one history where the broker has
+            // several (a newer day's and an older one, or the one-level topic of an earlier version).
+            let known = std::mem::replace(self.history.get_or_default(room.to_owned()), list);
+            let known_reactions =
+                std::mem::replace(self.reactions.get_or_default(room.to_owned()), reacted);
+            let more_reactions = merge_reactions(
+                self.reactions.get_or_default(room.to_owned()),
+                &known_reactions,
+            );
             let scattered = self
                 .history_days
                 .get(room)
                 .is_some_and(|d| d.len() > 1 || d.contains(&None));
-            if !self.remember(room, &missing, now) && !scattered {
+            let more = self.remember(room, &known, now);
+            if more_reactions && !more {
+                self.save_history(room, now);
+            }
+            if !more && !more_reactions && !scattered {
                 self.history_unsaved.remove(room);
             } else if scattered && !self.history_read.contains(room) {
                 self.history_unsaved.insert(room.to_owned());
@@ -1171,6 +1410,9 @@ impl Client {
                 id: m.id,
                 text: m.text,
                 sent_at: m.sent_at,
+                reply: m.reply,
+                edited: m.edited,
+                deleted: false,
             };
             self.on_payload(to.clone(), &m.sender, p, false, wall);
         }
@@ -1181,16 +1423,78 @@ impl Client {
         });
     }
 
+    /// An own change made in another tab: this tab's copy of the user's history takes it (not published: the
+    /// tab that made it did).
+    fn note_own_change(&mut self, room: &str, change: &Change, at: i64) {
+        match change {
+            Change::Edit { id, text } => {
+                let list = self.history.get_or_default(room.to_owned());
+                if let Some(old) = list.iter().find(|p| p.id == *id && !p.deleted) {
+                    let edited = Payload {
+                        text: text.clone(),
+                        edited: Some(at),
+                        ..old.clone()
+                    };
+                    merge(list, &[edited]);
+                }
+            }
+            Change::Delete { id } => {
+                let list = self.history.get_or_default(room.to_owned());
+                if let Some(old) = list.iter().find(|p| p.id == *id) {
+                    let gone = Payload {
+                        id: old.id.clone(),
+                        sent_at: old.sent_at,
+                        deleted: true,
+                        ..Payload::default()
+                    };
+                    merge(list, &[gone]);
+                }
+            }
+            Change::React { to, emoji, on } => {
+                merge_reactions(
+                    self.reactions.get_or_default(room.to_owned()),
+                    &[Reacted {
+                        to: to.clone(),
+                        emoji: emoji.clone(),
+                        on: *on,
+                        sent_at: at,
+                    }],
+                );
+            }
+        }
+    }
+
     fn on_chat_message(
         &mut self,
         to: Conversation,
         sender: &str,
-        payload: &[u8],
+        body: Body,
         live: bool,
         wall: i64,
     ) {
-        match message::parse(payload) {
+        match body {
             Body::Chat(p) => self.on_payload(to, sender, p, live, wall),
+            Body::Change(change, at) => {
+                let at = believable(at, wall);
+                // An edited text is held to the rules of a message's.
+                let change = match change {
+                    Change::Edit { id, text } => Change::Edit {
+                        id,
+                        text: message::clean_text(truncate(text)),
+                    },
+                    other => other,
+                };
+                self.events.push_back(ChatEvent::Change {
+                    conversation: to,
+                    sender: sender.to_owned(),
+                    change,
+                    at,
+                    live,
+                });
+            }
+            // A newer client's kind of event, or a change that cannot apply (someone else's message): nothing
+            // to show, nothing changed.
+            Body::Ignored => {}
             Body::Plain(text) => {
                 let id = self.local_id();
                 self.report(to, sender, id, Content::Text(text), wall, live);
@@ -1237,13 +1541,12 @@ impl Client {
     }
 
     fn on_payload(&mut self, to: Conversation, sender: &str, p: Payload, live: bool, wall: i64) {
-        // A time far ahead of ours (or before 1970) is not believed: the message shows when it arrived.
-        let sent_at = if p.sent_at < 0 || p.sent_at > wall.saturating_add(MAX_CLOCK_AHEAD_MS) {
-            wall
-        } else {
-            p.sent_at
-        };
-        self.report(to, sender, p.id, Content::Text(p.text), sent_at, live);
+        let sent_at = believable(p.sent_at, wall);
+        let edited = p.edited.map(|at| believable(at, wall));
+        let mut m = ChatMessage::from_payload(to, sender, p, live);
+        m.sent_at = sent_at;
+        m.edited = edited;
+        self.events.push_back(ChatEvent::Message(checked(m)));
     }
 
     fn report(
@@ -1255,22 +1558,19 @@ impl Client {
         sent_at: i64,
         live: bool,
     ) {
-        let (content, truncated) = match content {
-            Content::Text(text) if text.len() > MAX_TEXT_BYTES => {
-                (Content::Text(message::clean_text(truncate(text))), true)
-            }
-            Content::Text(text) => (Content::Text(message::clean_text(text)), false),
-            other => (other, false),
-        };
-        self.events.push_back(ChatEvent::Message(ChatMessage {
-            conversation: to,
-            sender: sender.to_owned(),
-            id,
-            content,
-            truncated,
-            sent_at,
-            live,
-        }));
+        self.events
+            .push_back(ChatEvent::Message(checked(ChatMessage {
+                conversation: to,
+                sender: sender.to_owned(),
+                id,
+                content,
+                truncated: false,
+                sent_at,
+                live,
+                edited: None,
+                reply: None,
+                reacted: Vec::new(),
+            })));
     }
 
     fn local_id(&mut self) -> String {
@@ -1279,17 +1579,77 @@ impl Client {
     }
 }
 
-/// Adds `new` to a sender's history list: each id once, oldest first, the newest [`HISTORY_LEN`] kept.
-/// Returns whether the list changed.
+/// A time far ahead of ours (or before 1970) is not believed: what it dates shows when it arrived.
+fn believable(at: i64, wall: i64) -> i64 {
+    if at < 0 || at > wall.saturating_add(MAX_CLOCK_AHEAD_MS) {
+        wall
+    } else {
+        at
+    }
+}
+
+/// A message's text as it may be shown: cut to [`MAX_TEXT_BYTES`] (saying so), control characters made
+/// visible; the quote of a reply likewise.
+fn checked(mut m: ChatMessage) -> ChatMessage {
+    if let Content::Text(text) = &mut m.content {
+        let mut t = std::mem::take(text);
+        if t.len() > MAX_TEXT_BYTES {
+            t = truncate(t);
+            m.truncated = true;
+        }
+        *text = message::clean_text(t);
+    }
+    if let Some(q) = &mut m.reply {
+        q.text = message::clean_text(std::mem::take(&mut q.text));
+    }
+    m
+}
+
+/// Whether `new` says more of a message than `old`: a deletion beats everything, a later edit an earlier one.
+fn newer(new: &Payload, old: &Payload) -> bool {
+    (new.deleted, new.edited) > (old.deleted, old.edited)
+}
+
+/// Adds `new` to a sender's history list: each id once (in its newest state), oldest first, the newest
+/// [`HISTORY_LEN`] kept. Returns whether the list changed.
 fn merge(list: &mut Vec<Payload>, new: &[Payload]) -> bool {
-    let before: Vec<String> = list.iter().map(|p| p.id.clone()).collect();
+    let before = list.clone();
     for p in new {
-        if !list.iter().any(|old| old.id == p.id) {
-            list.push(p.clone());
+        match list.iter_mut().find(|old| old.id == p.id) {
+            Some(old) if newer(p, old) => *old = p.clone(),
+            Some(_) => {}
+            None => list.push(p.clone()),
         }
     }
     keep_newest(list);
-    list.iter().map(|p| &p.id).ne(before.iter())
+    *list != before
+}
+
+/// Adds `new` to a sender's reactions in a room: each `(message, emoji)` once, the newest word on it kept,
+/// the newest [`HISTORY_LEN`] kept. Returns whether the list changed.
+fn merge_reactions(list: &mut Vec<Reacted>, new: &[Reacted]) -> bool {
+    let before = list.clone();
+    for r in new {
+        match list
+            .iter_mut()
+            .find(|old| old.to == r.to && old.emoji == r.emoji)
+        {
+            Some(old) if old.sent_at < r.sent_at => *old = r.clone(),
+            Some(_) => {}
+            None => list.push(r.clone()),
+        }
+    }
+    // Oldest first, the newest HISTORY_LEN kept (insertion into a short list, as for messages).
+    let mut kept: Vec<Reacted> = Vec::with_capacity(HISTORY_LEN + 1);
+    for r in list.drain(..) {
+        let at = kept.partition_point(|q| q.sent_at <= r.sent_at);
+        kept.insert(at, r);
+        if kept.len() > HISTORY_LEN {
+            kept.remove(0);
+        }
+    }
+    *list = kept;
+    *list != before
 }
 
 /// Orders a history list oldest first (equal times keep their order) and keeps its newest [`HISTORY_LEN`]
@@ -1309,6 +1669,9 @@ fn keep_newest(list: &mut Vec<Payload>) {
 
 /// Cuts a text to at most [`MAX_TEXT_BYTES`] at a character boundary.
 fn truncate(mut text: String) -> String {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text;
+    }
     let mut end = MAX_TEXT_BYTES;
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -1439,7 +1802,9 @@ mod tests {
             now: Millis,
             wall: i64,
         ) -> Result<ChatMessage, SendError> {
-            self.client.send(to, text, now, wall).map(|p| p.message)
+            self.client
+                .send(to, text, None, now, wall)
+                .map(|p| p.message)
         }
     }
 
@@ -1634,7 +1999,13 @@ mod tests {
                 true
             )
         );
-        assert_eq!(message::parse_history(payload.as_bytes()).unwrap().len(), 1);
+        assert_eq!(
+            message::parse_history(payload.as_bytes())
+                .unwrap()
+                .messages
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -1645,7 +2016,7 @@ mod tests {
         }
         let (publishes, _) = sent(&mut c);
         let last = &publishes.last().unwrap().1;
-        let h = message::parse_history(last.as_bytes()).unwrap();
+        let h = message::parse_history(last.as_bytes()).unwrap().messages;
         assert_eq!(h.len(), HISTORY_LEN);
         assert_eq!(h.first().unwrap().text, "m10");
         assert_eq!(h.last().unwrap().text, "m59");
@@ -1684,6 +2055,7 @@ mod tests {
                 id: format!("z{i}"),
                 text: "x".into(),
                 sent_at: i,
+                ..Default::default()
             })
             .collect();
         c.receive(
@@ -1709,6 +2081,7 @@ mod tests {
                 id: format!("m{i}"),
                 text: String::new(),
                 sent_at: (i * 37) % 23,
+                ..Default::default()
             })
             .collect();
         let mut expected = list.clone();
@@ -1730,6 +2103,7 @@ mod tests {
                 id: format!("{sender}-{days_ago}-{i}"),
                 text: format!("{i}"),
                 sent_at: at + i as i64,
+                ..Default::default()
             })
             .collect();
         let topic = topic::history("general", &topic::day(at), sender);
@@ -1945,7 +2319,7 @@ mod tests {
     #[test]
     fn a_history_the_broker_lost_is_published_again_from_what_this_device_kept() {
         let (_, json) = history_of("alice", 2, 3);
-        let kept = message::parse_history(&json).unwrap();
+        let kept = message::parse_history(&json).unwrap().messages;
         // The broker has no history of alice (a deleted persistence file): it is published from the device.
         let mut c = Tab::new(identity("alice"), &[]).unwrap();
         c.seed_history("general", &kept);
@@ -1957,7 +2331,9 @@ mod tests {
         assert_eq!(history.len(), 1, "{publishes:?}");
         assert_eq!(history[0].0, "chat/rooms/general/history/2025-11-30/alice");
         assert_eq!(
-            message::parse_history(history[0].1.as_bytes()).unwrap(),
+            message::parse_history(history[0].1.as_bytes())
+                .unwrap()
+                .messages,
             kept
         );
 
@@ -1972,7 +2348,9 @@ mod tests {
             .collect();
         assert_eq!(history.len(), 1, "{publishes:?}");
         assert_eq!(
-            message::parse_history(history[0].1.as_bytes()).unwrap(),
+            message::parse_history(history[0].1.as_bytes())
+                .unwrap()
+                .messages,
             kept
         );
 
@@ -2093,7 +2471,7 @@ mod tests {
             (legacy.as_str(), cleared.as_str()),
             ("chat/rooms/general/history/alice", "")
         );
-        let h = message::parse_history(json.as_bytes()).unwrap();
+        let h = message::parse_history(json.as_bytes()).unwrap().messages;
         let texts: Vec<&str> = h.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(texts, ["from before", "new here"]);
         // Our own republished history coming back changes nothing: no loop.
@@ -2123,7 +2501,9 @@ mod tests {
             .filter(|p| p.0 == "chat/rooms/general/history/2025-12-02/alice")
             .collect();
         assert_eq!(history.len(), 1, "{publishes:?}");
-        let h = message::parse_history(history[0].1.as_bytes()).unwrap();
+        let h = message::parse_history(history[0].1.as_bytes())
+            .unwrap()
+            .messages;
         let texts: Vec<&str> = h.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(texts, ["0", "sent offline"], "merged, not replaced");
         assert!(
@@ -2294,6 +2674,7 @@ mod tests {
             id: "b".into(),
             text,
             sent_at: 1,
+            ..Default::default()
         });
         c.receive(
             &publish("chat/rooms/general/messages/bob", 1, &json, false),
@@ -2326,6 +2707,7 @@ mod tests {
                 id: id.into(),
                 text: "x".into(),
                 sent_at,
+                ..Default::default()
             });
             c.receive(
                 &publish("chat/rooms/general/messages/bob", 1, &json, false),
@@ -2370,6 +2752,7 @@ mod tests {
                 id: format!("h{i}"),
                 text: String::new(),
                 sent_at: i,
+                ..Default::default()
             })
             .collect();
         let json = message::to_json(&list);
@@ -2538,7 +2921,7 @@ mod tests {
     #[test]
     fn puback_reports_the_packet_id_and_the_echo_comes_as_the_same_message() {
         let mut c = online("alice");
-        let Published { message: m, pid } = c.client.send(&general(), "hello", 5, 5).unwrap();
+        let Published { message: m, pid } = c.client.send(&general(), "hello", None, 5, 5).unwrap();
         let pid = pid.unwrap();
         c.receive(&bytes(Packet::PubAck(Pid::new(pid).unwrap())), 6, 6);
         assert_eq!(events(&mut c), [ChatEvent::Delivered(pid)]);
@@ -2546,6 +2929,7 @@ mod tests {
             id: m.id.clone(),
             text: "hello".into(),
             sent_at: 5,
+            ..Default::default()
         });
         c.receive(
             &publish("chat/rooms/general/messages/alice", 9, &echo, false),

@@ -126,6 +126,25 @@ impl<T: Entry> Timeline<T> {
         Some(at)
     }
 
+    /// Where the entry `(sender, id)` is, if it is here (searched from the newest: changes are usually to
+    /// recent messages).
+    pub fn position(&self, sender: &str, id: &str) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.key() == (sender, id))
+    }
+
+    /// Puts `entry` in place of the one at `at` (the same message, changed; its time must not change).
+    pub fn replace(&mut self, at: usize, entry: T) -> Option<T> {
+        self.entries
+            .get_mut(at)
+            .map(|slot| std::mem::replace(slot, entry))
+    }
+
+    /// Removes the entry at `at` for good: its key stays, so the same message is not added again (a deleted
+    /// message coming back from a history or a redelivery).
+    pub fn remove(&mut self, at: usize) -> Option<T> {
+        (at < self.entries.len()).then(|| self.entries.remove(at))
+    }
+
     pub fn contains(&self, sender: &str, id: &str) -> bool {
         self.keys.contains(&(sender.to_owned(), id.to_owned()))
     }

@@ -21,5 +21,6 @@ pub use client::{
     DEFAULT_ROOM,
 };
 pub use conversation::Conversation;
+pub use message::{Change, Quote, Target, REACTIONS};
 pub use model::Model;
 pub use outbox::Outbox;

@@ -1,10 +1,12 @@
 //! What the chat shows: conversations with their timelines and unread counts, who is online where, who is
 //! typing. Plain state changed by [`ChatEvent`]s and user actions, so the UI only renders it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::client::{ChatEvent, ChatMessage};
+use super::client::{ChatEvent, ChatMessage, Content};
 use super::conversation::{Conversation, Timeline};
+use super::message::Change;
 use super::message::Presence;
 use super::names::{self, Suspicion};
 use super::sorted::SortedMap;
@@ -18,6 +20,43 @@ pub const MAX_TABS_PER_USER: usize = 20;
 pub const MAX_PEOPLE: usize = 1_000;
 /// The most names kept for telling look-alikes apart; further names are not compared.
 pub const MAX_NAMES_SEEN: usize = 5_000;
+/// The most changes kept waiting for the message they change (a reaction that arrived before it, from a history
+/// read in another order): older ones are forgotten.
+pub const MAX_PENDING: usize = 1_000;
+/// How many changes [`Model::notes_since`] can tell of.
+pub const MAX_NOTES: usize = 200;
+
+/// A live change to a message in view, as a reader that prints each message once (the terminal's line mode)
+/// tells it: numbered like the messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub seq: u64,
+    /// Who made the change.
+    pub by: String,
+    /// The message as it is now (as it was, for a deletion).
+    pub message: ChatMessage,
+    pub change: Change,
+}
+
+/// Whether `text` mentions `name`: `@name` not followed by more of a name.
+pub fn mentions(text: &str, name: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let after = rest.get(at + 1..).unwrap_or_default();
+        let before_ok = rest
+            .get(..at)
+            .and_then(|b| b.chars().next_back())
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        if before_ok && after.starts_with(name) {
+            let next = after.get(name.len()..).and_then(|t| t.chars().next());
+            if next.is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-'))) {
+                return true;
+            }
+        }
+        rest = after;
+    }
+    false
+}
 
 /// A message in a conversation: shared (a view holds the same one, not a copy) and numbered in the order
 /// the model got it. The number is unique within the model, so with the delivery state it keys a rendered line.
@@ -26,6 +65,8 @@ pub const MAX_NAMES_SEEN: usize = 5_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub seq: u64,
+    /// How often the message changed since it was added (an edit, a reaction): with `seq`, it keys a drawn line.
+    pub rev: u32,
     pub message: ChatMessage,
 }
 
@@ -53,6 +94,10 @@ pub struct Conv {
     pub unread: usize,
     /// The read position: the time of the newest message read (Unix ms).
     pub read_at: i64,
+    /// Unread messages that mention the reader.
+    pub mentions: usize,
+    /// The read position when the conversation was last opened with unread messages: where "New" goes.
+    pub new_since: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -82,6 +127,13 @@ pub struct Model {
     /// unread count or read position changed: what the on-device cache must learn.
     added: Vec<Arc<Item>>,
     touched: Vec<Conversation>,
+    /// Messages deleted since [`Model::take_removed`] was last asked: what the on-device cache must forget.
+    removed: Vec<Arc<Item>>,
+    /// Changes whose message is not here (yet), by (conversation, sender, id) of that message: who made each,
+    /// what, when. At most [`MAX_PENDING`] in all.
+    pending: SortedMap<(Conversation, String, String), Vec<(String, Change, i64)>>,
+    pending_len: usize,
+    notes: VecDeque<Note>,
 }
 
 impl Model {
@@ -99,6 +151,10 @@ impl Model {
             last_seen: String::new(),
             added: Vec::new(),
             touched: Vec::new(),
+            removed: Vec::new(),
+            pending: SortedMap::default(),
+            pending_len: 0,
+            notes: VecDeque::new(),
         };
         for room in rooms {
             model.convs.get_or_default(Conversation::Room(room.clone()));
@@ -126,6 +182,7 @@ impl Model {
                 if let Some(hidden) = self.muted.get_mut(&m.sender) {
                     hidden.push(Arc::new(Item {
                         seq: self.next_seq,
+                        rev: 0,
                         message: m.clone(),
                     }));
                     self.next_seq += 1;
@@ -134,11 +191,13 @@ impl Model {
                 let notify = m.live && m.sender != self.me;
                 let current = m.conversation == self.current;
                 if self.insert(m.clone()) && notify {
+                    let mentioned = self.mentioned(m);
                     let conv = self.convs.get_mut(&m.conversation)?;
                     if current {
                         conv.read_at = conv.read_at.max(m.sent_at);
                     } else {
                         conv.unread += 1;
+                        conv.mentions += usize::from(mentioned);
                     }
                     self.touch(&m.conversation);
                     return Some(m.clone());
@@ -182,6 +241,13 @@ impl Model {
                     self.typing.remove(&key);
                 }
             }
+            ChatEvent::Change {
+                conversation,
+                sender,
+                change,
+                at,
+                live,
+            } => self.change(conversation, sender, change, *at, *live),
             ChatEvent::Connected
             | ChatEvent::Delivered(_)
             | ChatEvent::SubscriptionRefused(_)
@@ -200,10 +266,21 @@ impl Model {
         self.insert(m);
     }
 
-    /// Adds a message to its conversation (creating it); false if it was there already.
+    /// Adds a message to its conversation (creating it); false if it was there already (a copy with a later
+    /// edit changes its text) or was deleted. Changes that waited for it apply.
     fn insert(&mut self, message: ChatMessage) -> bool {
+        let key = (
+            message.conversation.clone(),
+            message.sender.clone(),
+            message.id.clone(),
+        );
+        let edit = message.edited.zip(match &message.content {
+            Content::Text(text) => Some(text.clone()),
+            _ => None,
+        });
         let item = Item {
             seq: self.next_seq,
+            rev: 0,
             message,
         };
         let conv = self.convs.get_or_default(item.conversation.clone());
@@ -212,8 +289,153 @@ impl Model {
         self.next_seq += u64::from(added);
         if added {
             self.added.push(item);
+            for (by, change, at) in self.pending.remove(&key).unwrap_or_default() {
+                self.pending_len -= 1;
+                self.change(&key.0, &by, &change, at, false);
+            }
+        } else if let Some((at, text)) = edit {
+            let change = Change::Edit { id: key.2, text };
+            self.change(&key.0, &key.1, &change, at, false);
         }
         added
+    }
+
+    /// Applies a change `by` someone at `at`; one whose message is not here waits for it (a deletion too: the
+    /// message must not show when it comes). Edits and deletions are of `by`'s own messages only (the client
+    /// lets no other through); of two edits the later wins, and a deletion is for good.
+    fn change(
+        &mut self,
+        conversation: &Conversation,
+        by: &str,
+        change: &Change,
+        at: i64,
+        live: bool,
+    ) {
+        let (sender, id) = match change {
+            Change::Edit { id, .. } | Change::Delete { id } => (by, id.as_str()),
+            Change::React { to, .. } => (to.sender.as_str(), to.id.as_str()),
+        };
+        if conversation.room().is_some() && !self.convs.contains_key(conversation) {
+            return;
+        }
+        let conv = self.convs.get_or_default(conversation.clone());
+        let Some(at_pos) = conv.timeline.position(sender, id) else {
+            if conv.timeline.contains(sender, id) {
+                // Deleted: nothing changes it any more.
+                return;
+            }
+            if self.pending_len >= MAX_PENDING {
+                return;
+            }
+            self.pending
+                .get_or_default((conversation.clone(), sender.to_owned(), id.to_owned()))
+                .push((by.to_owned(), change.clone(), at));
+            self.pending_len += 1;
+            return;
+        };
+        let Some(old) = conv.timeline.entries().get(at_pos).cloned() else {
+            return;
+        };
+        let mut message = old.message.clone();
+        match change {
+            Change::Delete { .. } => {
+                if let Some(gone) = conv.timeline.remove(at_pos) {
+                    self.removed.push(gone);
+                }
+                self.added.retain(|a| !Arc::ptr_eq(a, &old));
+                if live {
+                    self.note(by, message, change);
+                }
+                return;
+            }
+            Change::Edit { text, .. } => {
+                if message.edited.is_some_and(|e| e >= at) || message.sent_at > at {
+                    return;
+                }
+                message.content = Content::Text(text.clone());
+                message.edited = Some(at);
+            }
+            Change::React { emoji, on, .. } => {
+                if !message.react(by, emoji, *on, at) {
+                    return;
+                }
+            }
+        }
+        let item = Arc::new(Item {
+            seq: old.seq,
+            rev: old.rev.wrapping_add(1),
+            message: message.clone(),
+        });
+        conv.timeline.replace(at_pos, Arc::clone(&item));
+        self.added.retain(|a| !Arc::ptr_eq(a, &old));
+        self.added.push(item);
+        if live {
+            self.note(by, message, change);
+        }
+    }
+
+    fn note(&mut self, by: &str, message: ChatMessage, change: &Change) {
+        if self.muted.contains_key(by) {
+            return;
+        }
+        self.notes.push_back(Note {
+            seq: self.next_seq,
+            by: by.to_owned(),
+            message,
+            change: change.clone(),
+        });
+        self.next_seq += 1;
+        if self.notes.len() > MAX_NOTES {
+            self.notes.pop_front();
+        }
+    }
+
+    /// The live changes numbered `seq` or later (see [`Model::added_since`]), in the order they were made.
+    pub fn notes_since(&self, seq: u64) -> Vec<Note> {
+        self.notes
+            .iter()
+            .filter(|n| n.seq >= seq)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `m` is from someone else and mentions this reader.
+    fn mentioned(&self, m: &ChatMessage) -> bool {
+        m.sender != self.me && matches!(&m.content, Content::Text(text) if mentions(text, &self.me))
+    }
+
+    /// The reader's name.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The message `(sender, id)` of `conv`, if it is here.
+    pub fn find(&self, conv: &Conversation, sender: &str, id: &str) -> Option<&Arc<Item>> {
+        let timeline = &self.convs.get(conv)?.timeline;
+        timeline.entries().get(timeline.position(sender, id)?)
+    }
+
+    /// The reader's newest message in `conv` that can be edited (text).
+    pub fn last_own(&self, conv: &Conversation) -> Option<&Arc<Item>> {
+        self.messages(conv)
+            .iter()
+            .rev()
+            .find(|m| m.sender == self.me && matches!(m.content, Content::Text(_)))
+    }
+
+    /// Unread messages of `conv` that mention the reader.
+    pub fn mentions_in(&self, conv: &Conversation) -> usize {
+        self.convs.get(conv).map_or(0, |c| c.mentions)
+    }
+
+    /// Where the "New" divider of `conv` goes: the read position when it was opened with unread messages.
+    pub fn new_since(&self, conv: &Conversation) -> Option<i64> {
+        self.convs.get(conv).and_then(|c| c.new_since)
+    }
+
+    /// The messages deleted since the last call: what the on-device cache must forget.
+    pub fn take_removed(&mut self) -> Vec<Arc<Item>> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Adds a message kept on the device from an earlier page: not live, not unread.
@@ -224,6 +446,7 @@ impl Model {
         if let Some(hidden) = self.muted.get_mut(&m.sender) {
             hidden.push(Arc::new(Item {
                 seq: self.next_seq,
+                rev: 0,
                 message: m,
             }));
             self.next_seq += 1;
@@ -275,7 +498,9 @@ impl Model {
     /// Shows a conversation (creating it) and marks it read.
     pub fn open(&mut self, conv: Conversation) {
         let c = self.convs.get_or_default(conv.clone());
+        c.new_since = (c.unread > 0).then_some(c.read_at);
         c.unread = 0;
+        c.mentions = 0;
         if let Some(newest) = c.timeline.entries().last() {
             c.read_at = c.read_at.max(newest.sent_at);
         }
@@ -461,6 +686,9 @@ mod tests {
             truncated: false,
             sent_at,
             live,
+            edited: None,
+            reply: None,
+            reacted: Vec::new(),
         }
     }
 

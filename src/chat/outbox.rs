@@ -58,6 +58,8 @@ impl Outbox {
                 id: m.id.clone(),
                 text: text.clone(),
                 sent_at: m.sent_at,
+                reply: m.reply.clone(),
+                ..Payload::default()
             },
             pid,
         });
@@ -71,6 +73,13 @@ impl Outbox {
     }
 
     /// Whether an own message waits for the broker's acknowledgement.
+    /// Takes a message out (deleted before it went out); whether it was here.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.payload.id != id);
+        self.entries.len() != before
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.entries.iter().any(|e| e.payload.id == id)
     }
@@ -106,6 +115,9 @@ mod tests {
             truncated: false,
             sent_at: 7,
             live: true,
+            edited: None,
+            reply: None,
+            reacted: Vec::new(),
         }
     }
 

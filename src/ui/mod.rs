@@ -329,6 +329,47 @@ impl ChatState {
         self.ask(Input::Send(text.to_owned()))
     }
 
+    /// Sends a message answering `(sender, id)` of the conversation on screen.
+    pub fn reply(self, sender: &str, id: &str, text: &str) -> Result<(), String> {
+        self.ask(Input::Reply {
+            sender: sender.to_owned(),
+            id: id.to_owned(),
+            text: text.to_owned(),
+        })
+    }
+
+    /// Changes the text of an own message.
+    pub fn edit(self, conversation: Conversation, id: &str, text: &str) -> Result<(), String> {
+        self.ask(Input::Edit {
+            conversation,
+            id: id.to_owned(),
+            text: text.to_owned(),
+        })
+    }
+
+    /// Takes back an own message, for everyone (the view asks the user first).
+    pub fn delete(self, conversation: Conversation, id: &str) {
+        self.dispatch(Input::Delete {
+            conversation,
+            id: id.to_owned(),
+        });
+    }
+
+    /// Adds this user's reaction to a message, or takes it back.
+    pub fn react(self, conversation: Conversation, sender: &str, id: &str, emoji: &str) {
+        self.dispatch(Input::React {
+            conversation,
+            sender: sender.to_owned(),
+            id: id.to_owned(),
+            emoji: emoji.to_owned(),
+        });
+    }
+
+    /// This user's newest message in the conversation on screen that can be edited.
+    pub fn last_own(self) -> Option<std::sync::Arc<crate::chat::model::Item>> {
+        self.app.with_untracked(App::last_own)
+    }
+
     /// Sends a message that was not acknowledged again (the "Retry" of a failed message).
     pub fn retry_message(self, id: &str) {
         self.dispatch(Input::Retry(id.to_owned()));

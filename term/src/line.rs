@@ -286,6 +286,9 @@ mod tests {
             truncated: false,
             sent_at: 0,
             live: true,
+            edited: None,
+            reply: None,
+            reacted: Vec::new(),
         }
     }
 
