@@ -1217,7 +1217,10 @@ impl Client {
                 if sender == self.id.name {
                     match &body {
                         Body::Chat(p) => {
-                            merge(self.history.get_or_default(room.to_owned()), &[p.clone()]);
+                            merge(
+                                self.history.get_or_default(room.to_owned()),
+                                std::slice::from_ref(p),
+                            );
                         }
                         Body::Change(change, at) => self.note_own_change(room, change, *at),
                         _ => {}

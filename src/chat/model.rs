@@ -26,6 +26,9 @@ pub const MAX_PENDING: usize = 1_000;
 /// How many changes [`Model::notes_since`] can tell of.
 pub const MAX_NOTES: usize = 200;
 
+/// A change waiting for its message: who made it, what, when.
+type Waiting = (String, Change, i64);
+
 /// A live change to a message in view, as a reader that prints each message once (the terminal's line mode)
 /// tells it: numbered like the messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +134,7 @@ pub struct Model {
     removed: Vec<Arc<Item>>,
     /// Changes whose message is not here (yet), by (conversation, sender, id) of that message: who made each,
     /// what, when. At most [`MAX_PENDING`] in all.
-    pending: SortedMap<(Conversation, String, String), Vec<(String, Change, i64)>>,
+    pending: SortedMap<(Conversation, String, String), Vec<Waiting>>,
     pending_len: usize,
     notes: VecDeque<Note>,
 }

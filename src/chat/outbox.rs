@@ -73,6 +73,17 @@ impl Outbox {
     }
 
     /// Whether an own message waits for the broker's acknowledgement.
+    /// A message still waiting changed its text: if it goes out again (a reload, a retry) it goes out edited,
+    /// so that a reader who has it already takes the new text too.
+    pub fn edit(&mut self, id: &str, text: &str, at: i64) -> bool {
+        let Some(e) = self.entries.iter_mut().find(|e| e.payload.id == id) else {
+            return false;
+        };
+        text.clone_into(&mut e.payload.text);
+        e.payload.edited = Some(at);
+        true
+    }
+
     /// Takes a message out (deleted before it went out); whether it was here.
     pub fn remove(&mut self, id: &str) -> bool {
         let before = self.entries.len();
