@@ -1,11 +1,15 @@
 use std::sync::Arc;
 
-use leptos::html::Div;
+use gloo_timers::callback::Timeout;
+use leptos::html::{Div, Ol};
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlDivElement, HtmlElement};
 
 use super::{ChatState, Name};
 use crate::chat::app::Earlier;
 use crate::chat::client::too_large;
+use crate::chat::layout::{arrived_since, continues, first_new};
 use crate::chat::model::Item;
 use crate::chat::names::display;
 use crate::chat::{App, ChatMessage, Content, Delivery};
@@ -18,25 +22,37 @@ const WINDOW: usize = 100;
 /// Within this many pixels of the bottom the reader follows new messages.
 const NEAR_BOTTOM_PX: i32 = 160;
 
-/// One line of the log: a message and where it stands, or the start of a new day.
+/// How long a message shown on request (a search result, the message a reply answers) stays marked.
+const REVEALED_MS: u32 = 2_000;
+
+/// One line of the log: a message and where it stands, or the start of a new day, or the "New" divider.
 #[derive(Debug, Clone)]
 enum Line {
     Day(String),
-    Message(Arc<Item>, Delivery),
+    /// Above the first message from someone else since the conversation was last read.
+    New,
+    /// A message, where it stands, and whether it continues the group of the line before (its sender and
+    /// time are then for screen readers only).
+    Message(Arc<Item>, Delivery, bool),
 }
 
-/// Identifies a drawn line: a new key is a new line, so a message is drawn again when its delivery changes.
+/// Identifies a drawn line: a new key is a new line, so a message is drawn again when it changes (an edit, a
+/// reaction), when its delivery changes, or when it starts or continues a group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum LineKey {
     Day(String),
-    Message(u64, u8),
+    New,
+    Message(u64, u32, u8, bool),
 }
 
 impl Line {
     fn key(&self) -> LineKey {
         match self {
             Line::Day(day) => LineKey::Day(day.clone()),
-            Line::Message(m, delivery) => LineKey::Message(m.seq, *delivery as u8),
+            Line::New => LineKey::New,
+            Line::Message(m, delivery, cont) => {
+                LineKey::Message(m.seq, m.rev, *delivery as u8, *cont)
+            }
         }
     }
 }
@@ -46,29 +62,45 @@ impl PartialEq for Line {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Line::Day(a), Line::Day(b)) => a == b,
-            (Line::Message(a, x), Line::Message(b, y)) => Arc::ptr_eq(a, b) && x == y,
+            (Line::New, Line::New) => true,
+            (Line::Message(a, x, i), Line::Message(b, y, j)) => {
+                Arc::ptr_eq(a, b) && x == y && i == j
+            }
             _ => false,
         }
     }
 }
 
-/// The lines for `items`, with a day separator before the first message of each day.
-fn lines_of(app: &App, items: &[Arc<Item>]) -> Vec<Line> {
-    let mut lines = Vec::with_capacity(items.len() + 4);
+/// The lines for `items` from the `from`th on: a day's heading before the first message of each day, the
+/// "New" divider before the `new_at`th, and each message marked when it continues the group before it
+/// ([`continues`]). A group never goes on across a heading or the divider, nor from a line not drawn.
+fn lines_of(app: &App, items: &[Arc<Item>], from: usize, new_at: Option<usize>) -> Vec<Line> {
+    let drawn = items.get(from..).unwrap_or_default();
+    let mut lines = Vec::with_capacity(drawn.len() + 4);
     let mut last_day = String::new();
-    for item in items {
+    let mut prev: Option<&Arc<Item>> = None;
+    for (i, item) in (from..).zip(drawn) {
+        let mut cont = prev.is_some_and(|p| continues(p, item));
         let day = local_day(item.sent_at);
         if day != last_day {
             lines.push(Line::Day(day.clone()));
             last_day = day;
+            cont = false;
         }
-        lines.push(Line::Message(Arc::clone(item), app.delivery(item)));
+        if new_at == Some(i) {
+            lines.push(Line::New);
+            cont = false;
+        }
+        lines.push(Line::Message(Arc::clone(item), app.delivery(item), cont));
+        prev = Some(item);
     }
     lines
 }
 
 /// The conversation's newest messages, oldest first, with day separators. While the reader is at the bottom,
-/// new messages scroll into view and the oldest drawn ones give way; scrolled up, what they read stays put.
+/// new messages scroll into view and the oldest drawn ones give way; scrolled up, what they read stays put,
+/// and a "Jump to latest" button counts what arrived below. A conversation opened with unread messages opens
+/// at its "New" divider; a message asked for ([`ChatState::reveal`]) is drawn, scrolled to and focused.
 ///
 /// For screen readers: the log is a list (so "list, 11 items" and the position in it) in a region that takes
 /// the focus (so the keyboard scrolls it). It is not itself live: its lines are all drawn anew when another
@@ -79,13 +111,10 @@ fn lines_of(app: &App, items: &[Arc<Item>]) -> Vec<Line> {
 pub fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatState>();
     let list = NodeRef::<Div>::new();
+    let lines = NodeRef::<Ol>::new();
     // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
     let start = RwSignal::new(None::<usize>);
     let conversation = Memo::new(move |_| state.model(|m| m.current().clone()));
-    Effect::new(move || {
-        conversation.track();
-        start.set(None);
-    });
     // The index of the first message drawn, and the lines drawn.
     let window = Memo::new(move |_| {
         let from = start.get();
@@ -95,16 +124,31 @@ pub fn MessageList() -> impl IntoView {
             let from = from
                 .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
                 .min(all.len());
-            (from, lines_of(app, all.get(from..).unwrap_or_default()))
+            let new_at = first_new(all, m.me(), m.new_since(m.current()));
+            (from, lines_of(app, all, from, new_at))
         })
     });
     let first = move || window.with_untracked(|(from, _)| *from);
+    // The model's numbering when the reader left the bottom: what arrived since is new to them.
+    let mark = Memo::new(move |before: Option<&Option<u64>>| {
+        start.get()?;
+        before
+            .copied()
+            .flatten()
+            .or_else(|| Some(state.app.with_untracked(|a| a.model().next_seq())))
+    });
+    // How many messages from others arrived below the reader since; `None` while there are none.
+    let arrived = Memo::new(move |_| {
+        let mark = mark.get()?;
+        let n = state.model(|m| arrived_since(m.messages(m.current()), m.me(), mark));
+        (n > 0).then_some(n)
+    });
     // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
     // so only a position above this one is the reader scrolling up.
     let followed_to = StoredValue::new(0);
     // Where the list itself last put the view: the scroll event that follows is not the reader's.
     let placed_at = StoredValue::new(None::<i32>);
-    let place = move |log: &web_sys::HtmlDivElement, top: i32| {
+    let place = move |log: &HtmlDivElement, top: i32| {
         log.set_scroll_top(top);
         placed_at.set_value(Some(log.scroll_top()));
     };
@@ -116,11 +160,133 @@ pub fn MessageList() -> impl IntoView {
             }
         }
     };
+    // After the list put the view somewhere itself: there, the reader reads (new messages wait below, counted
+    // by Jump to latest); at the bottom, they follow.
+    let settle = move |log: &HtmlDivElement| {
+        if log.scroll_height() - log.scroll_top() - log.client_height() < NEAR_BOTTOM_PX {
+            start.set(None);
+        } else if start.get_untracked().is_none() {
+            start.set(Some(first()));
+        }
+    };
+    // A conversation just opened, not drawn yet: it opens at its "New" divider, if that is drawn.
+    let opened = StoredValue::new(false);
+    let at_divider = move |log: &HtmlDivElement| {
+        let Some(divider) = log
+            .query_selector("li.new")
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<HtmlElement>().ok())
+        else {
+            return false;
+        };
+        // A line or two of what was read stays in view above it. (The log is the divider's offset parent.)
+        let top = divider.offset_top() - log.client_height() / 4;
+        if top >= log.scroll_height() - log.client_height() {
+            // It shows at the bottom.
+            return false;
+        }
+        place(log, top.max(0));
+        settle(log);
+        true
+    };
+    let drawn = move || {
+        if opened.get_value() {
+            opened.set_value(false);
+            if list.get_untracked().is_some_and(|log| at_divider(&log)) {
+                return;
+            }
+        }
+        follow();
+    };
     Effect::new(move || {
         window.track();
         // After the list is drawn.
-        crate::net::next_frame(follow);
+        crate::net::next_frame(drawn);
     });
+    // The message last revealed, marked until its timer ends.
+    let marked = StoredValue::new_local(None::<(Element, Timeout)>);
+    let show = move |sender: String, id: String| {
+        let (Some(log), Some(ol)) = (list.get_untracked(), lines.get_untracked()) else {
+            return;
+        };
+        let Some(item) = find_message(&ol, &sender, &id) else {
+            return;
+        };
+        // It takes the focus (a screen reader reads what was asked for) without becoming a stop of Tab.
+        // Setting an attribute of an element of the page does not fail.
+        item.set_attribute("tabindex", "-1").ok();
+        // An element that cannot take the focus leaves it where it was: the mark still shows it.
+        item.focus().ok();
+        place(
+            &log,
+            (item.offset_top() - (log.client_height() - item.offset_height()) / 2).max(0),
+        );
+        settle(&log);
+        if let Some((before, _)) = marked.try_update_value(Option::take).flatten() {
+            unmark(&before);
+        }
+        item.set_class_name(&format!("{} revealed", item.class_name()));
+        let element: Element = item.into();
+        let timer = crate::net::after(REVEALED_MS, {
+            let element = element.clone();
+            move || unmark(&element)
+        });
+        marked.set_value(Some((element, timer)));
+    };
+    // Another conversation opens from the bottom (or its divider); a message asked for is drawn (the window
+    // widened to it), then shown, once its conversation is on screen.
+    Effect::new(move |shown: Option<crate::chat::Conversation>| {
+        let conv = conversation.get();
+        if shown.as_ref() != Some(&conv) {
+            start.set(None);
+            opened.set_value(true);
+            crate::net::next_frame(drawn);
+        }
+        let asked = state.reveal.with(|r| match r {
+            Some((c, sender, id)) if *c == conv => Some((sender.clone(), id.clone())),
+            _ => None,
+        });
+        if let Some((sender, id)) = asked {
+            state.reveal.set(None);
+            let at = state.app.with_untracked(|a| {
+                let all = a.model().messages(&conv);
+                let at = all.iter().position(|m| m.sender == sender && m.id == id)?;
+                Some((at, all.len()))
+            });
+            if let Some((at, len)) = at {
+                opened.set_value(false);
+                let from = start
+                    .get_untracked()
+                    .unwrap_or_else(|| len.saturating_sub(WINDOW));
+                start.set(Some(from.min(at)));
+                crate::net::next_frame(move || show(sender, id));
+            }
+        }
+        conv
+    });
+    // Sending while scrolled up brings the reader down to what they sent.
+    Effect::new(move || {
+        let Some(mark) = mark.get() else {
+            return;
+        };
+        let sent = state.app.with(|a| {
+            let m = a.model();
+            m.messages(m.current())
+                .last()
+                .is_some_and(|last| last.seq >= mark && a.delivery(last) == Delivery::Pending)
+        });
+        if sent {
+            start.set(None);
+            crate::net::next_frame(follow);
+        }
+    });
+    let jump = move |_| {
+        start.set(None);
+        // The button goes: the focus is not left on nothing.
+        focus_log();
+        crate::net::next_frame(follow);
+    };
     let on_scroll = move |_| {
         let Some(log) = list.get_untracked() else {
             return;
@@ -182,34 +348,44 @@ pub fn MessageList() -> impl IntoView {
     };
 
     view! {
-        <div class="messages" role="log" aria-label="Messages" aria-live="off" tabindex="0" node_ref=list
-            on:scroll=on_scroll>
-            <Show when=has_earlier>
-                <button type="button" class="link earlier" on:click=earlier>"Show earlier messages"</button>
+        <div class="log-area">
+            <div class="messages" role="log" aria-label="Messages" aria-live="off" tabindex="0" node_ref=list
+                on:scroll=on_scroll>
+                <Show when=has_earlier>
+                    <button type="button" class="link earlier" on:click=earlier>"Show earlier messages"</button>
+                </Show>
+                {move || match older() {
+                    None => None,
+                    Some(Earlier::More) => Some(view! {
+                        <button type="button" class="link earlier" on:click=load_older>"Load older messages"</button>
+                    }.into_any()),
+                    Some(Earlier::Asking { .. }) => Some(view! { <p class="older">"Loading older messages…"</p> }.into_any()),
+                    Some(Earlier::Beginning) => Some(view! { <p class="older">"This is the beginning of the room."</p> }.into_any()),
+                    Some(Earlier::Unavailable(why)) => {
+                        let words = match why {
+                            Some(why) => format!("Older messages are not available: {why}."),
+                            None => "Older messages are not available here.".to_owned(),
+                        };
+                        Some(view! { <p class="older">{words}</p> }.into_any())
+                    }
+                }}
+                <ol node_ref=lines>
+                    <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
+                        {match line {
+                            Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
+                            Line::New => view! {
+                                <li class="new" role="separator" aria-label="New messages"><span>"New"</span></li>
+                            }.into_any(),
+                            Line::Message(m, delivery, cont) => view! { <MessageItem m delivery cont/> }.into_any(),
+                        }}
+                    </For>
+                </ol>
+            </div>
+            <Show when=move || arrived.with(Option::is_some)>
+                <button type="button" class="jump" on:click=jump>
+                    {move || format!("Jump to latest ({} new)", arrived.get().unwrap_or_default())}
+                </button>
             </Show>
-            {move || match older() {
-                None => None,
-                Some(Earlier::More) => Some(view! {
-                    <button type="button" class="link earlier" on:click=load_older>"Load older messages"</button>
-                }.into_any()),
-                Some(Earlier::Asking { .. }) => Some(view! { <p class="older">"Loading older messages…"</p> }.into_any()),
-                Some(Earlier::Beginning) => Some(view! { <p class="older">"This is the beginning of the room."</p> }.into_any()),
-                Some(Earlier::Unavailable(why)) => {
-                    let words = match why {
-                        Some(why) => format!("Older messages are not available: {why}."),
-                        None => "Older messages are not available here.".to_owned(),
-                    };
-                    Some(view! { <p class="older">{words}</p> }.into_any())
-                }
-            }}
-            <ol>
-                <For each=move || window.with(|(_, lines)| lines.clone()) key=Line::key let:line>
-                    {match line {
-                        Line::Day(day) => view! { <li class="day"><span>{day}</span></li> }.into_any(),
-                        Line::Message(m, delivery) => view! { <MessageItem m delivery/> }.into_any(),
-                    }}
-                </For>
-            </ol>
         </div>
         <div class="announcer visually-hidden" aria-live="polite">
             <For each=move || state.heard() key=|(n, _)| *n let:said>
@@ -218,6 +394,31 @@ pub fn MessageList() -> impl IntoView {
         </div>
         <p class="typing" aria-live="polite">{typing}</p>
     }
+}
+
+/// The drawn line of the message `(sender, id)`, found by its data attributes (not by a selector made of
+/// them: they hold any characters).
+fn find_message(lines: &Element, sender: &str, id: &str) -> Option<HtmlElement> {
+    let mut line = lines.first_element_child();
+    while let Some(el) = line {
+        if el.get_attribute("data-id").as_deref() == Some(id)
+            && el.get_attribute("data-sender").as_deref() == Some(sender)
+        {
+            return el.dyn_into().ok();
+        }
+        line = el.next_element_sibling();
+    }
+    None
+}
+
+/// Takes a revealed message's mark away (its other classes are the view's: only this one goes).
+fn unmark(el: &Element) {
+    let classes = el.class_name();
+    let kept: Vec<&str> = classes
+        .split_whitespace()
+        .filter(|c| *c != "revealed")
+        .collect();
+    el.set_class_name(&kept.join(" "));
 }
 
 /// What a line says: its text, or what it stands for.
@@ -254,8 +455,11 @@ pub fn focus(selector: &str) {
     }
 }
 
+/// One message. The first of a group shows its sender and time; the lines that continue it (`cont`) keep both
+/// for screen readers, and the time shows with the message's actions (on hover or focus; always on a touch
+/// screen).
 #[component]
-fn MessageItem(m: Arc<Item>, delivery: Delivery) -> impl IntoView {
+fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let own = delivery != Delivery::Received;
     let pending = delivery == Delivery::Pending;
@@ -282,6 +486,11 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery) -> impl IntoView {
                 }>"Mute"</button>
         }
     });
+    let time = Some(view! { <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time> });
+    let (time, time_in_actions) = if cont { (None, time) } else { (time, None) };
+    let actions = (cont || mute.is_some()).then(|| {
+        view! { <span class="actions">{time_in_actions}{mute}</span> }
+    });
     let delivery = match delivery {
         Delivery::Pending => Some("sending…"),
         Delivery::Sent => Some("sent"),
@@ -296,12 +505,16 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery) -> impl IntoView {
     };
 
     view! {
-        <li class="message" class:own=own class:unreadable=unreadable class:pending=pending
-            class:failed=failed>
-            <span class="sender"><Name name=m.sender.clone()/></span>
-            <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time>
-            {mute}
-            <span class="text">{text}</span>
+        <li class="message" class:own=own class:cont=cont class:unreadable=unreadable class:pending=pending
+            class:failed=failed data-sender=m.sender.clone() data-id=m.id.clone()>
+            <span class="sender" class:visually-hidden=cont><Name name=m.sender.clone()/></span>
+            {time}
+            {actions}
+            // A div: the text may hold blocks (code, quotes). Its markup is read for this reader's mentions.
+            <div class="text">{match &m.content {
+                Content::Text(t) => state.app.with_untracked(|a| super::markup::markup(t, a.me())),
+                _ => vec![text.into_any()],
+            }}</div>
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
             {own.then(|| view! {
                 <span class="delivery">
