@@ -1,13 +1,27 @@
 //! Line mode (`--plain`), for pipes and scripts. The contract (README, "Line mode"):
 //!
 //! - Each line of standard input is sent to the current room (`--room`, `general` unless given), or is a
-//!   command (`/join ROOM`, `/leave`, `/dm NAME TEXT`, `/who`, `/quit`, `/help`; `//TEXT` sends `/TEXT`).
+//!   command (`/join ROOM`, `/leave`, `/dm NAME TEXT`, `/who`, `/quit`, `/help`, `/reply TEXT`, `/edit TEXT`,
+//!   `/delete`, `/react EMOJI`; `//TEXT` sends `/TEXT`).
 //! - Standard output holds messages only: every message shown — history, live, own (when sent) — exactly once,
 //!   as one line `[room] sender: text`, a direct message as `[@peer] sender: text`, oldest sent first among
 //!   those that arrived together. In the text, `\` is written `\\`, a line feed `\n`, a tab `\t`. A name the
 //!   core marks (hidden characters, mixed scripts, looks like another name seen) is followed by ` ⚠`. A
 //!   message that cannot be shown as text is described in angle brackets: `<unreadable message, 12 bytes>`,
 //!   `<a message from eve too large to show, 3.1 MB>`; a text cut short ends with ` <cut short>`.
+//! - A reply starts its text with the message it answers: `[room] bob: ↪ alice: "lunch?" sure` — `↪`, the
+//!   answered sender, and a quote of at most 120 characters in double quotes (escaped as the text is, and `"`
+//!   as `\"`), then a space and the reply's own text. A message edited before it is printed (one read from a
+//!   history, say) ends with ` <edited>` (after ` <cut short>`, if both).
+//! - A change made while running — live, not read from a history — is one line too, printed when it arrives
+//!   (after the messages that arrived with it), each once. After the conversation comes ` # ` (a name cannot
+//!   hold `#`, so no message line looks like one), then who made it:
+//!   - `[room] # alice edited: new text` — the whole new text, escaped as a message's;
+//!   - `[room] # alice deleted: "old text"` — a quote of what is gone;
+//!   - `[room] # bob reacted 👍 to alice: "hello"` and `[room] # bob took back 👍 from alice: "hello"` — a
+//!     quote of the message reacted to.
+//!
+//!   A message printed in the same moment already shows an edit; its edit line follows anyway.
 //! - Status, notices, who came online or went offline, and errors go to standard error.
 //! - The end of input (or `/quit`) waits until connected and nothing is unsent (at most 10 s), says
 //!   goodbye and exits; see [`crate::args::HELP`] for the exit status.
@@ -17,8 +31,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mqtt_chat::chat::client::too_large;
-use mqtt_chat::chat::model::Model;
-use mqtt_chat::chat::{names, App, ChatMessage, Content, Conversation, Input, Status};
+use mqtt_chat::chat::model::Note;
+use mqtt_chat::chat::{
+    names, App, Change, ChatMessage, Content, Conversation, Input, Quote, Status,
+};
 
 use crate::command::{self, Done};
 use crate::shell::{wall_ms, Event, Notify, Shell};
@@ -29,23 +45,78 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Exit status: the end of input came, and messages were still unsent after [`DRAIN_TIMEOUT`].
 pub const EXIT_UNSENT: u8 = 3;
 
-/// One message as one line (see the module docs).
-pub fn format(m: &ChatMessage, marked: bool) -> String {
-    let conversation = match &m.conversation {
-        Conversation::Room(room) => names::display(room).into_owned(),
-        Conversation::Direct(peer) => format!("@{}", names::display(peer)),
+/// One message as one line (see the module docs); `marked`: whether the core marks a name.
+pub fn format(m: &ChatMessage, marked: &dyn Fn(&str) -> bool) -> String {
+    let reply = m.reply.as_ref().map_or_else(String::new, |q| {
+        format!("↪ {}: {} ", name(&q.sender, marked), quoted(&q.text))
+    });
+    let edited = if m.edited.is_some() { " <edited>" } else { "" };
+    format!(
+        "{} {}: {reply}{}{edited}",
+        conversation(&m.conversation),
+        name(&m.sender, marked),
+        body(m)
+    )
+}
+
+/// A live change as one line (see the module docs).
+pub fn format_note(note: &Note, marked: &dyn Fn(&str) -> bool) -> String {
+    let m = &note.message;
+    let by = name(&note.by, marked);
+    let what = match &note.change {
+        Change::Edit { .. } => format!("{by} edited: {}", body(m)),
+        Change::Delete { .. } => format!("{by} deleted: {}", quote(m)),
+        Change::React { emoji, on, .. } => {
+            let (verb, word) = if *on {
+                ("reacted", "to")
+            } else {
+                ("took back", "from")
+            };
+            format!(
+                "{by} {verb} {emoji} {word} {}: {}",
+                name(&m.sender, marked),
+                quote(m)
+            )
+        }
     };
-    let mark = if marked { " ⚠" } else { "" };
-    let body = match &m.content {
+    format!("{} # {what}", conversation(&m.conversation))
+}
+
+/// `[room]`, `[@peer]`.
+fn conversation(c: &Conversation) -> String {
+    match c {
+        Conversation::Room(room) => format!("[{}]", names::display(room)),
+        Conversation::Direct(peer) => format!("[@{}]", names::display(peer)),
+    }
+}
+
+/// A name as drawn, with ` ⚠` when the core marks it.
+fn name(who: &str, marked: &dyn Fn(&str) -> bool) -> String {
+    let mark = if marked(who) { " ⚠" } else { "" };
+    format!("{}{mark}", names::display(who))
+}
+
+/// A message's content on one line: its text escaped, or what it is in angle brackets.
+fn body(m: &ChatMessage) -> String {
+    match &m.content {
         Content::Text(text) if m.truncated => format!("{} <cut short>", escape(text)),
         Content::Text(text) => escape(text),
         Content::Unreadable(bytes) => format!("<unreadable message, {bytes} bytes>"),
         Content::TooLarge(kind, bytes) => format!("<{}>", too_large(*kind, &m.sender, *bytes)),
-    };
-    format!(
-        "[{conversation}] {}{mark}: {body}",
-        names::display(&m.sender)
-    )
+    }
+}
+
+/// The start of a message, as a reply quotes it: in double quotes; or what it is in angle brackets.
+fn quote(m: &ChatMessage) -> String {
+    match &m.content {
+        Content::Text(text) => quoted(&Quote::of(&m.sender, &m.id, text).text),
+        _ => body(m),
+    }
+}
+
+/// `text` escaped, and its double quotes too, between double quotes: where the quote ends stays clear.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", escape(text).replace('"', "\\\""))
 }
 
 /// A text on one line, and reversibly so: `\` as `\\`, line feed as `\n`, tab as `\t` (the core has
@@ -119,8 +190,13 @@ impl Shown {
         self.connected |= *shell.app.status() == Status::Connected;
         if self.connected || all {
             let model = shell.app.model();
+            let marked = |name: &str| model.suspicion(name).is_some();
             for m in model.added_since(self.seq) {
-                writeln!(out, "{}", format(&m, marked(model, &m.sender)))?;
+                writeln!(out, "{}", format(&m, &marked))?;
+            }
+            // Changes are numbered with the messages: those since the last look, after the messages they change.
+            for note in model.notes_since(self.seq) {
+                writeln!(out, "{}", format_note(&note, &marked))?;
             }
             out.flush()?;
             self.seq = model.next_seq();
@@ -160,10 +236,6 @@ impl Shown {
         self.notice = notice;
         Ok(())
     }
-}
-
-fn marked(model: &Model, name: &str) -> bool {
-    model.suspicion(name).is_some()
 }
 
 fn say(line: &str) {
@@ -315,13 +387,87 @@ mod tests {
                                                                                 false, "[general] eve: <a message from eve too large to show, 3.1 MB>"),
         ];
         for (m, marked, want) in cases {
-            let line = format(&m, marked);
+            let line = format(&m, &|_| marked);
             assert_eq!(line, want);
             assert!(!line.contains('\n') && !line.contains('\r'));
         }
         let mut cut = msg(room("general"), "eve", text("long"));
         cut.truncated = true;
-        assert_eq!(format(&cut, false), "[general] eve: long <cut short>");
+        assert_eq!(format(&cut, &|_| false), "[general] eve: long <cut short>");
+    }
+
+    fn unmarked(_: &str) -> bool {
+        false
+    }
+
+    #[test]
+    fn a_reply_starts_with_its_quote_and_an_edited_message_says_so() {
+        let mut reply = msg(room("general"), "bob", text("sure\nat noon"));
+        reply.reply = Some(Quote::of("alice", "a1", "lunch?"));
+        assert_eq!(
+            format(&reply, &unmarked),
+            r#"[general] bob: ↪ alice: "lunch?" sure\nat noon"#
+        );
+        // A quote keeps to one line, and its own double quotes cannot end it early.
+        reply.reply = Some(Quote::of("аlice", "a1", "say \"hi\"\nto \\ them"));
+        let marked = |n: &str| n == "аlice";
+        assert_eq!(
+            format(&reply, &marked),
+            r#"[general] bob: ↪ аlice ⚠: "say \"hi\" to \\ them" sure\nat noon"#
+        );
+        let mut edited = msg(room("general"), "alice", text("fixed"));
+        edited.edited = Some(5);
+        assert_eq!(
+            format(&edited, &unmarked),
+            "[general] alice: fixed <edited>"
+        );
+        edited.truncated = true;
+        assert_eq!(
+            format(&edited, &unmarked),
+            "[general] alice: fixed <cut short> <edited>"
+        );
+    }
+
+    fn note(by: &str, message: ChatMessage, change: Change) -> Note {
+        Note {
+            seq: 9,
+            by: by.into(),
+            message,
+            change,
+        }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn each_live_change_is_one_line_that_no_message_line_can_look_like() {
+        let hello = msg(room("general"), "alice", text("hello\tthere"));
+        let to = mqtt_chat::chat::Target { sender: "alice".into(), id: "1".into() };
+        let react = |on| Change::React { to: to.clone(), emoji: "👍".into(), on };
+        let long = msg(Conversation::Direct("alice".into()), "alice", text(&"word ".repeat(40)));
+        let cases = [
+            (note("alice", msg(room("general"), "alice", text("new\ntext")), Change::Edit { id: "1".into(), text: "new\ntext".into() }),
+                r"[general] # alice edited: new\ntext"),
+            (note("alice", hello.clone(), Change::Delete { id: "1".into() }),
+                r#"[general] # alice deleted: "hello\tthere""#),
+            (note("bob", hello.clone(), react(true)),
+                r#"[general] # bob reacted 👍 to alice: "hello\tthere""#),
+            (note("bob", hello.clone(), react(false)),
+                r#"[general] # bob took back 👍 from alice: "hello\tthere""#),
+            (note("bob", long, react(true)),
+                &format!(r#"[@alice] # bob reacted 👍 to alice: "{}…""#, "word ".repeat(24))),
+            (note("bob", msg(room("general"), "alice", Content::Unreadable(3)), react(true)),
+                "[general] # bob reacted 👍 to alice: <unreadable message, 3 bytes>"),
+        ];
+        for (n, want) in cases {
+            let line = format_note(&n, &unmarked);
+            assert_eq!(line, want);
+            assert!(!line.contains('\n') && !line.contains('\r'));
+        }
+        let marked = |n: &str| n == "bоb";
+        let n = note("bоb", hello, react(true));
+        assert_eq!(format_note(&n, &marked), r#"[general] # bоb ⚠ reacted 👍 to alice: "hello\tthere""#);
+        // A message line has a name right after the conversation, and a name never holds `#`.
+        assert!(names::validate("# alice edited").is_err());
     }
 
     #[test]
