@@ -33,6 +33,11 @@ Commands (typed as a line; both modes):
   /leave       leave the current room
   /dm NAME TEXT  send a direct message (full screen: /dm NAME alone opens the conversation)
   /who         who is online, in the current room and overall
+  /reply TEXT  answer the newest message from someone else in the current conversation, quoting it
+  /react EMOJI react to that message (again: take the reaction back); one of 👍 ❤️ 😂 🎉 😮 😢, or the
+               words +1, heart, joy, tada, wow, sad
+  /edit TEXT   change the text of your newest message in the current conversation
+  /delete      take back your newest message in the current conversation, for everyone
   /quit        send what is still unsent (at most 10 s), say goodbye and exit
   //TEXT       send a text that begins with a slash
 Full screen also: Tab / Shift-Tab or Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll,

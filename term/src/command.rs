@@ -1,8 +1,16 @@
 //! What a typed line means — a message, or a command (`/join ROOM`, `/leave`, `/dm NAME TEXT`, `/who`,
 //! `/quit`, …) — and doing it, as inputs to the core. The same in both modes. Names, rooms and texts are
 //! checked by the core, so the terminal refuses what the browser refuses, in the same words.
+//!
+//! A terminal has no pointer to pick a message with, so the commands that change one name it by position in
+//! the current conversation: `/edit TEXT` and `/delete` your own newest message (as Up edits it in the
+//! browser), `/reply TEXT` and `/react EMOJI` the newest message from someone else (the one you are most
+//! likely answering).
 
-use mqtt_chat::chat::{names, Conversation, Delivery, Input, Status};
+use std::sync::Arc;
+
+use mqtt_chat::chat::model::Item;
+use mqtt_chat::chat::{names, Content, Conversation, Delivery, Input, Status, REACTIONS};
 
 use crate::shell::{wall_ms, Shell};
 
@@ -26,6 +34,14 @@ pub enum Command<'a> {
     Retry,
     /// Connect again now (reconnecting) or anew (disconnected).
     Reconnect,
+    /// Answer the newest message from someone else in the current conversation.
+    Reply(&'a str),
+    /// New text for your newest message in the current conversation.
+    Edit(&'a str),
+    /// Take back your newest message in the current conversation, for everyone.
+    Delete,
+    /// Add (or take back) a reaction to the newest message from someone else; as typed, not checked yet.
+    React(&'a str),
     /// Nothing to do: an empty line.
     Nothing,
 }
@@ -82,6 +98,10 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         "unmute" => Ok(Command::Unmute(needs("a name")?)),
         "retry" => none(Command::Retry),
         "reconnect" => none(Command::Reconnect),
+        "reply" | "re" => Ok(Command::Reply(needs("a text")?)),
+        "edit" => Ok(Command::Edit(needs("the new text")?)),
+        "delete" | "del" => none(Command::Delete),
+        "react" => Ok(Command::React(needs("an emoji")?)),
         _ => Err(format!(
             "unknown command /{word} (try /help; //TEXT sends a text that begins with /)"
         )),
@@ -189,7 +209,111 @@ pub fn perform(shell: &mut Shell, command: Command<'_>, stay: bool) -> Result<Do
             shell.handle(input).map_err(refused)?;
             Ok(Done::Nothing)
         }
+        Command::Reply(text) => {
+            let to = from_others(shell, "to answer")?;
+            shell
+                .handle(Input::Reply {
+                    sender: to.sender.clone(),
+                    id: to.id.clone(),
+                    text: text.to_owned(),
+                })
+                .map_err(refused)?;
+            Ok(Done::Nothing)
+        }
+        Command::Edit(text) => {
+            let (conversation, id) = own(shell, "to edit")?;
+            shell
+                .handle(Input::Edit {
+                    conversation,
+                    id,
+                    text: text.to_owned(),
+                })
+                .map_err(refused)?;
+            Ok(Done::Nothing)
+        }
+        Command::Delete => {
+            let (conversation, id) = own(shell, "to delete")?;
+            shell
+                .handle(Input::Delete { conversation, id })
+                .map_err(refused)?;
+            Ok(Done::Nothing)
+        }
+        Command::React(typed) => {
+            let emoji = reaction(typed).ok_or_else(|| {
+                format!(
+                    "/react takes one of {} (or {})",
+                    REACTIONS.join(" "),
+                    ALIASES.map(|(word, _)| word).join(", ")
+                )
+            })?;
+            let to = from_others(shell, "to react to")?;
+            shell
+                .handle(Input::React {
+                    conversation: shell.app.model().current().clone(),
+                    sender: to.sender.clone(),
+                    id: to.id.clone(),
+                    emoji: emoji.to_owned(),
+                })
+                .map_err(refused)?;
+            Ok(Done::Nothing)
+        }
     }
+}
+
+/// The newest message of the current conversation from someone else that has a text (`what`: for the
+/// refusal, "to answer").
+fn from_others(shell: &Shell, what: &str) -> Result<Arc<Item>, String> {
+    let model = shell.app.model();
+    let me = shell.app.me().unwrap_or_default();
+    let current = model.current();
+    model
+        .messages(current)
+        .iter()
+        .rev()
+        .find(|m| m.sender != me && matches!(m.content, Content::Text(_)))
+        .cloned()
+        .ok_or_else(|| format!("no message from someone else {what} in {}", label(current)))
+}
+
+/// The current conversation and the id of your newest message in it.
+fn own(shell: &Shell, what: &str) -> Result<(Conversation, String), String> {
+    let model = shell.app.model();
+    let current = model.current().clone();
+    match model.last_own(&current) {
+        Some(m) => Ok((current, m.id.clone())),
+        None => Err(format!("no message of yours {what} in {}", label(&current))),
+    }
+}
+
+/// Words for the reactions, for keyboards without emoji, in the order of [`REACTIONS`].
+pub const ALIASES: [(&str, &str); 6] = [
+    ("+1", "👍"),
+    ("heart", "❤️"),
+    ("joy", "😂"),
+    ("tada", "🎉"),
+    ("wow", "😮"),
+    ("sad", "😢"),
+];
+
+/// The reaction `typed` names: one of [`REACTIONS`] (a heart typed without its emoji-style selector too), or
+/// one of [`ALIASES`], also between colons (`:tada:`).
+pub fn reaction(typed: &str) -> Option<&'static str> {
+    let word = typed.trim();
+    let word = word
+        .strip_prefix(':')
+        .and_then(|w| w.strip_suffix(':'))
+        .unwrap_or(word);
+    let bare = |e: &str| e.trim_end_matches('\u{FE0F}').to_owned();
+    REACTIONS
+        .iter()
+        .find(|e| bare(e) == bare(word))
+        .copied()
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(alias, _)| alias.eq_ignore_ascii_case(word))
+                .map(|(_, e)| *e)
+        })
 }
 
 /// `#general`, `@bob`: a conversation as the terminal names it (names shown as [`names::display`] does).
@@ -239,6 +363,11 @@ pub const HELP: &[&str] = &[
     "/mute NAME, /unmute NAME   hide or show again someone's messages and typing",
     "/retry          send the not delivered messages of this conversation again",
     "/reconnect      connect again now",
+    "/reply TEXT     answer the newest message from someone else in this conversation, quoting it",
+    "/react EMOJI    react to the newest message from someone else (again: take it back); EMOJI is one of",
+    "                👍 ❤️ 😂 🎉 😮 😢 or +1, heart, joy, tada, wow, sad",
+    "/edit TEXT      change the text of your newest message in this conversation",
+    "/delete         take back your newest message in this conversation, for everyone",
     "/quit           send what is unsent (at most 10 s), say goodbye and exit",
     "//TEXT          send a text that begins with a slash",
 ];
@@ -270,6 +399,13 @@ mod tests {
             ("/retry",             Command::Retry),
             ("/reconnect",         Command::Reconnect),
             ("/help",              Command::Help),
+            ("/reply sure, noon",  Command::Reply("sure, noon")),
+            ("/re ok",             Command::Reply("ok")),
+            ("/edit fixed  typo ", Command::Edit("fixed  typo")),
+            ("/delete",            Command::Delete),
+            ("/del",               Command::Delete),
+            ("/react 👍",          Command::React("👍")),
+            ("/react tada",        Command::React("tada")),
         ];
         for (line, want) in cases {
             assert_eq!(parse(line).as_ref(), Ok(want), "{line:?}");
@@ -284,11 +420,38 @@ mod tests {
             ("/dm",          "/dm needs a name"),
             ("/mute ",       "/mute needs a name"),
             ("/leave now",   "/leave takes nothing after it"),
+            ("/reply",       "/reply needs a text"),
+            ("/edit  ",      "/edit needs the new text"),
+            ("/react",       "/react needs an emoji"),
+            ("/delete it",   "/delete takes nothing after it"),
             ("/nope",        "unknown command /nope"),
         ];
         for (line, want) in cases {
             let e = parse(line).unwrap_err();
             assert!(e.starts_with(want), "{line:?}: {e}");
         }
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn a_reaction_is_one_of_the_offered_emoji_or_its_word() {
+        let cases = [
+            ("👍",       Some("👍")),
+            ("+1",       Some("👍")),
+            (":+1:",     Some("👍")),
+            ("❤️",       Some("❤️")),
+            ("❤",        Some("❤️")),
+            ("Heart",    Some("❤️")),
+            (":tada:",   Some("🎉")),
+            ("sad",      Some("😢")),
+            ("🚀",       None),
+            ("free money", None),
+            ("::",       None),
+        ];
+        for (typed, want) in cases {
+            assert_eq!(reaction(typed), want, "{typed:?}");
+        }
+        // Every offered reaction has a word, in the same order.
+        assert_eq!(ALIASES.map(|(_, e)| e), REACTIONS);
     }
 }

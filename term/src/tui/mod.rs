@@ -276,8 +276,9 @@ fn submit(shell: &mut Shell, ui: &mut Ui) -> Action {
         Ok(Done::Said(text)) => ui.said = Some((text, false)),
         Ok(Done::Help) => {
             ui.said = Some((
-                "/join ROOM · /leave · /dm NAME [TEXT] · /who · /mute NAME · /unmute NAME · /retry · \
-                 /reconnect · /quit · //TEXT · Tab, Ctrl-N/P switch · PageUp/PageDown scroll · Ctrl-C quits"
+                "/join ROOM · /leave · /dm NAME [TEXT] · /who · /reply TEXT · /react EMOJI · /edit TEXT · \
+                 /delete · /mute NAME · /unmute NAME · /retry · /reconnect · /quit · //TEXT · Tab, Ctrl-N/P \
+                 switch · PageUp/PageDown scroll · Ctrl-C quits"
                     .into(),
                 false,
             ))
