@@ -319,9 +319,25 @@ fn separator(ms: i64, width: usize, tz: &TimeZone) -> Line<'static> {
     Line::styled(format!("{rule}{text}{rule}"), dim())
 }
 
-/// One message: `HH:MM sender: text` and its delivery mark, wrapped.
+/// One message: the message it answers (`↪ alice: lunch?`), if any; `HH:MM sender: text`, "(edited)" and its
+/// delivery mark; its reactions (`👍 2  🎉 1`, yours in colour), if any; wrapped, each under the text.
 fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Vec<Line<'static>> {
     let model = app.model();
+    let indent = || Span::raw(" ".repeat(TIME_WIDTH));
+    let mut rows = Vec::new();
+    if let Some(quote) = &item.reply {
+        let mut spans = vec![indent(), Span::styled("↪ ", dim())];
+        spans.extend(name_span(
+            model,
+            &quote.sender,
+            dim().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(
+            format!(": {}", quote.text.replace('\t', "  ")),
+            dim(),
+        ));
+        rows.extend(wrap(spans, width, TIME_WIDTH));
+    }
     let time = local(item.sent_at, tz)
         .map_or_else(|| "--:--".to_owned(), |z| z.strftime("%H:%M").to_string());
     let delivery = app.delivery(item);
@@ -355,6 +371,9 @@ fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Ve
             notice,
         )),
     }
+    if item.edited.is_some() {
+        spans.push(Span::styled(" (edited)", dim()));
+    }
     match delivery {
         Delivery::Pending if app.failed(item.sent_at, wall) => {
             spans.push(Span::styled(
@@ -366,7 +385,27 @@ fn message(app: &App, item: &Item, width: usize, wall: i64, tz: &TimeZone) -> Ve
         Delivery::Sent => spans.push(Span::styled(" ✓", Style::new().fg(Color::Green))),
         Delivery::Received => {}
     }
-    wrap(spans, width, TIME_WIDTH)
+    rows.extend(wrap(spans, width, TIME_WIDTH));
+    let reactions = item.reactions();
+    if !reactions.is_empty() {
+        let me = model.me();
+        let mut spans = vec![indent()];
+        for (i, r) in reactions.iter().enumerate() {
+            let style = if r.users.iter().any(|u| u == me) {
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            };
+            let gap = if i > 0 { "  " } else { "" };
+            spans.push(Span::raw(gap));
+            spans.push(Span::styled(
+                format!("{} {}", r.emoji, r.users.len()),
+                style,
+            ));
+        }
+        rows.extend(wrap(spans, width, TIME_WIDTH));
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -528,5 +567,79 @@ mod tests {
             back(0)[4].contains("аlice ⚠: me too"),
             "the newest at the bottom"
         );
+    }
+
+    #[test]
+    fn edits_reactions_and_replies_show_and_a_deleted_message_is_gone() {
+        let mut app = chatting();
+        let events = [
+            (
+                "bob",
+                r#"{"kind":"edit","to":{"sender":"bob","id":"m1"},"text":"Yes: all came back.","sent_at":1763978470000}"#,
+            ),
+            (
+                "alice",
+                r#"{"kind":"react","to":{"sender":"bob","id":"m1"},"emoji":"👍","on":true,"sent_at":1763978480000}"#,
+            ),
+            (
+                "alice",
+                r#"{"kind":"react","to":{"sender":"bob","id":"m1"},"emoji":"🎉","on":true,"sent_at":1763978481000}"#,
+            ),
+            (
+                "alice",
+                r#"{"id":"r1","text":"Great.","sent_at":1763978490000,"reply":{"sender":"bob","id":"m1","text":"Yes: all came back."}}"#,
+            ),
+            (
+                "alice",
+                r#"{"kind":"delete","to":{"sender":"alice","id":"m0"},"sent_at":1763978530000}"#,
+            ),
+        ];
+        for (who, json) in events {
+            let bytes = publish(&format!("chat/rooms/general/messages/{who}"), json, false);
+            app.handle(Input::Bytes(&bytes), env(7)).unwrap();
+        }
+        let react = Input::React {
+            conversation: Conversation::Room("general".into()),
+            sender: "bob".into(),
+            id: "m1".into(),
+            emoji: "👍".into(),
+        };
+        app.handle(react, env(8)).unwrap();
+        let rows = screen(&app, &Ui::default(), 87, 13);
+        // A wide character's second cell reads as a space here.
+        #[rustfmt::skip]
+        let want = [
+            "┌ Rooms ─────────┐┌ #general ─────────────────────────────────────┐┌ Online ──────────┐",
+            "│#general        ││────────── Monday, 24 November 2025 ────────── ││In #general       │",
+            "│                ││10:00 carol: Thanks …                          ││ alice            │",
+            "│                ││10:01 bob: Yes: all came back. (edited)        ││ bob              │",
+            "│                ││      👍  2  🎉  1                               ││Everyone          │",
+            "│                ││      ↪ bob: Yes: all came back.               ││ alice            │",
+            "│                ││10:01 alice: Great.                            ││ bob              │",
+            "│                ││10:02 аlice ⚠: me too                          ││                  │",
+            "│                ││                                               ││                  │",
+            "└────────────────┘└───────────────────────────────────────────────┘└──────────────────┘",
+            " bob is typing…",
+            "Connected as carol to mqtt://b",
+            ">",
+        ];
+        assert_eq!(rows, want);
+        // carol's own reaction is in her colour.
+        let mut terminal = Terminal::new(TestBackend::new(87, 13)).unwrap();
+        terminal
+            .draw(|f| {
+                draw(f, &app, &Ui::default(), T0 + 10, &TimeZone::UTC);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let colour = |symbol: &str| {
+            let cells = (0..87).flat_map(|x| (0..13).map(move |y| (x, y)));
+            cells
+                .into_iter()
+                .find(|&at| buffer[at].symbol() == symbol)
+                .map(|at| buffer[at].fg)
+        };
+        assert_eq!(colour("👍"), Some(Color::Cyan));
+        assert_eq!(colour("🎉"), Some(Color::Reset));
     }
 }
