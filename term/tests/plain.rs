@@ -1,7 +1,8 @@
 //! `mqtt-chat-term --plain` processes against a real Mosquitto running the repo's mosquitto.conf and
 //! mosquitto.acl (on free ports): they chat both ways, over TCP and WebSocket, in rooms and directly; a
 //! client started later prints the history; a killed one goes offline (its Last Will); an outbox left by a
-//! client that could not connect goes out when it starts again; and the exit statuses of the contract.
+//! client that could not connect goes out when it starts again; edits, deletions, reactions and replies
+//! print once each, and a forged change printed nowhere; and the exit statuses of the contract.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -482,5 +483,169 @@ fn usage_errors_exit_2_and_a_refusal_exits_1() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("disconnected"));
     let _ = std::fs::remove_dir_all(&locked_dir);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn edits_deletions_reactions_and_replies_print_once_each_and_a_later_client_sees_the_room_as_it_is()
+{
+    let broker = Broker::start();
+    let state = temp_dir("state");
+    let mut ann = Term::start("ann", &broker.mqtt(), &state, true);
+    let mut bob = Term::start("bob", &broker.ws(), &state, true);
+    ann.wait_status("connected as ann");
+    bob.wait_status("connected as bob");
+
+    ann.say("lunch?");
+    bob.wait_line("[general] ann: lunch?");
+    ann.say("/edit lunch at noon?");
+    bob.wait_line("[general] # ann edited: lunch at noon?");
+    bob.say("/react +1");
+    ann.wait_line(r#"[general] # bob reacted 👍 to ann: "lunch at noon?""#);
+    bob.say("/reply sure");
+    ann.wait_line(r#"[general] bob: ↪ ann: "lunch at noon?" sure"#);
+    // Again: the reaction taken back.
+    bob.say("/react 👍");
+    ann.wait_line(r#"[general] # bob took back 👍 from ann: "lunch at noon?""#);
+    ann.say("oops");
+    bob.wait_line("[general] ann: oops");
+    ann.say("/delete");
+    bob.wait_line(r#"[general] # ann deleted: "oops""#);
+    // Nothing of ann's to change in a room she has not written in; the refusal goes to standard error.
+    ann.say("/join empty");
+    ann.say("/edit nothing");
+    ann.wait_status("no message of yours to edit in #empty");
+
+    let (ann_status, ann_lines) = ann.finish();
+    let (bob_status, bob_lines) = bob.finish();
+    assert!(
+        ann_status.success() && bob_status.success(),
+        "{ann_status} {bob_status}"
+    );
+    let said = [
+        "[general] ann: lunch?",
+        "[general] # ann edited: lunch at noon?",
+        r#"[general] # bob reacted 👍 to ann: "lunch at noon?""#,
+        r#"[general] bob: ↪ ann: "lunch at noon?" sure"#,
+        r#"[general] # bob took back 👍 from ann: "lunch at noon?""#,
+        "[general] ann: oops",
+        r#"[general] # ann deleted: "oops""#,
+    ];
+    for (lines, who) in [(&ann_lines, "ann"), (&bob_lines, "bob")] {
+        let general: Vec<&str> = lines
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.starts_with("[general]"))
+            .collect();
+        assert_eq!(general, said, "{who}: each line once, in order");
+    }
+
+    // A later client reads the histories: the edited text, the reply with its quote; the deleted message
+    // is not there, and changes made before it started print no lines.
+    let cy = Term::start("cy", &broker.mqtt(), &state, false);
+    let (status, lines) = cy.finish();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        lines,
+        [
+            "[general] ann: lunch at noon? <edited>",
+            r#"[general] bob: ↪ ann: "lunch at noon?" sure"#,
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// `mosquitto_pub` as `user`, at QoS 1 (it waits for the PUBACK, so the broker has the message when it
+/// returns).
+fn mosquitto_pub(broker: &Broker, user: &str, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.tcp.to_string(), "-u", user])
+        .args(["-q", "1", "-t", topic, "-m", payload])
+        .status()
+        .expect("mosquitto_pub must be installed (scripts/install)");
+    assert!(status.success(), "mosquitto_pub {topic}: {status}");
+}
+
+/// The first retained message on `filter`, read with `mosquitto_sub` as `user`.
+fn retained(broker: &Broker, user: &str, filter: &str) -> String {
+    let out = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.tcp.to_string(), "-u", user])
+        .args(["-t", filter, "-C", "1", "-W", "10", "--retained-only"])
+        .output()
+        .expect("mosquitto_sub must be installed (scripts/install)");
+    assert!(out.status.success(), "nothing retained on {filter}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_change_forged_with_mosquitto_pub_changes_nothing() {
+    let broker = Broker::start();
+    let state = temp_dir("state");
+    let mut bob = Term::start("bob", &broker.mqtt(), &state, true);
+    let ann = Term::start("ann", &broker.ws(), &state, true);
+    bob.wait_status("connected as bob");
+    ann.wait_status("connected as ann");
+    bob.say("the meeting is at 3");
+    ann.wait_line("[general] bob: the meeting is at 3");
+    // bob's message id, from his retained history (which anyone in the room may read).
+    let history = retained(&broker, "eve", "chat/rooms/general/history/+/bob");
+    let id = history
+        .split(r#""id":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no id in {history}"))
+        .to_owned();
+    let to = format!(r#""to":{{"sender":"bob","id":"{id}"}}"#);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let eve = "chat/rooms/general/messages/eve";
+    // Under eve's own topic (the broker takes it): an edit and a deletion of bob's message.
+    mosquitto_pub(
+        &broker,
+        "eve",
+        eve,
+        &format!(r#"{{"kind":"edit",{to},"text":"the meeting is cancelled","sent_at":{now}}}"#),
+    );
+    mosquitto_pub(
+        &broker,
+        "eve",
+        eve,
+        &format!(r#"{{"kind":"delete",{to},"sent_at":{now}}}"#),
+    );
+    // Under bob's topic: the broker's ACL drops it (after its PUBACK).
+    mosquitto_pub(
+        &broker,
+        "eve",
+        "chat/rooms/general/messages/bob",
+        &format!(r#"{{"kind":"edit",{to},"text":"the meeting is cancelled","sent_at":{now}}}"#),
+    );
+    // Sent after the forgeries on eve's topic, so printed after they were read.
+    mosquitto_pub(&broker, "eve", eve, "that was me");
+    ann.wait_line("[general] eve: that was me");
+    bob.wait_line("[general] eve: that was me");
+    for term in [&ann, &bob] {
+        let lines = term.lines();
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("cancelled") && !l.contains(" # ")),
+            "{}: {lines:#?}",
+            term.name
+        );
+    }
+    // bob may still edit his own message, and the edit is printed.
+    bob.say("/edit the meeting is at 4");
+    ann.wait_line("[general] # bob edited: the meeting is at 4");
+    let (status, lines) = ann.finish();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        count(&lines, "[general] # bob edited: the meeting is at 4"),
+        1,
+        "{lines:#?}"
+    );
+    let (status, _) = bob.finish();
+    assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&state);
 }
