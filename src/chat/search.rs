@@ -63,7 +63,7 @@ pub fn search(model: &Model, query: &str, limit: usize) -> Vec<Hit> {
         }
     }
     // Stable: equal times keep the conversations' order.
-    hits.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.sent_at));
     hits.truncate(limit);
     hits
 }
@@ -277,7 +277,13 @@ mod tests {
     #[test]
     fn search_ignores_case_beyond_ascii_and_gives_byte_ranges() {
         let mut m = model();
-        m.add_cached(msg(room("general"), "bob", "1", 1, "Ça va? ΑΘΗΝΑ и МОСКВА 🚀"));
+        m.add_cached(msg(
+            room("general"),
+            "bob",
+            "1",
+            1,
+            "Ça va? ΑΘΗΝΑ и МОСКВА 🚀",
+        ));
         for (query, matched) in [
             ("ça", "Ça"),
             ("αθηνα", "ΑΘΗΝΑ"),
@@ -342,13 +348,19 @@ mod tests {
             mention_candidates(&m, &room("general"), "BA", 8),
             ["barbara"]
         );
-        assert_eq!(mention_candidates(&m, &room("general"), "b", 2), ["bill", "Bea"]);
+        assert_eq!(
+            mention_candidates(&m, &room("general"), "b", 2),
+            ["bill", "Bea"]
+        );
         assert_eq!(
             mention_candidates(&m, &room("general"), "", 8),
             ["bill", "Bea", "barbara", "bob"],
             "a bare @ offers everyone but me"
         );
-        assert_eq!(mention_candidates(&m, &room("general"), "x", 8), Vec::<String>::new());
+        assert_eq!(
+            mention_candidates(&m, &room("general"), "x", 8),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -384,14 +396,21 @@ mod tests {
 
     #[test]
     fn completing_a_mention_replaces_what_was_typed_and_puts_the_caret_after_it() {
-        assert_eq!(complete_mention("hi @b", 3, 5, "bob"), ("hi @bob ".into(), 8));
+        assert_eq!(
+            complete_mention("hi @b", 3, 5, "bob"),
+            ("hi @bob ".into(), 8)
+        );
         assert_eq!(
             complete_mention("hi @b there", 3, 5, "bob"),
             ("hi @bob there".into(), 8),
             "no second space"
         );
         assert_eq!(complete_mention("@", 0, 1, "Zoë"), ("@Zoë ".into(), 6));
-        assert_eq!(complete_mention("@b", 0, 9, "bob"), ("@b".into(), 2), "a caret past the end changes nothing");
+        assert_eq!(
+            complete_mention("@b", 0, 9, "bob"),
+            ("@b".into(), 2),
+            "a caret past the end changes nothing"
+        );
     }
 
     #[test]
