@@ -12,6 +12,7 @@ use serde_json::Value;
 use mqtt_chat::chat::client::MAX_PAYLOAD_BYTES;
 use mqtt_chat::chat::names;
 use mqtt_chat::chat::topic::ROOT;
+use mqtt_chat::chat::Quote;
 
 /// Longest request id, in bytes.
 pub const MAX_REQ_BYTES: usize = 64;
@@ -118,13 +119,18 @@ pub fn parse_request(payload: &[u8]) -> Result<Request, Refusal> {
     Ok(Request { req, before, limit })
 }
 
-/// One stored message, as an answer carries it.
+/// One stored message, as an answer carries it: its latest text, with `edited` (Unix ms) if it was edited, and
+/// `reply` (the quote of the message it answers) if it is a reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
     pub sender: String,
     pub id: String,
     pub text: String,
     pub sent_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Quote>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +283,8 @@ mod tests {
             id: format!("m{n}"),
             text: text.into(),
             sent_at: n,
+            reply: None,
+            edited: None,
         }
     }
 
@@ -291,6 +299,26 @@ mod tests {
         assert_eq!(
             error("r", "too many requests"),
             br#"{"req":"r","error":"too many requests"}"#
+        );
+    }
+
+    #[test]
+    fn an_edited_reply_carries_its_quote_and_edit_time_as_the_chat_reads_them() {
+        let reply = Stored {
+            reply: Some(Quote::of("bob", "b1", "lunch?")),
+            edited: Some(5),
+            ..stored(3, "yes")
+        };
+        let bytes = answer("r", "general", &[reply], false);
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"req":"r","room":"general","messages":[{"sender":"ann","id":"m3","text":"yes","sent_at":3,"reply":{"sender":"bob","id":"b1","text":"lunch?"},"edited":5}],"more":false}"#
+        );
+        let read = mqtt_chat::chat::message::parse_earlier(&bytes).unwrap();
+        let m = &read.messages[0];
+        assert_eq!(
+            (m.reply.as_ref().map(|q| q.id.as_str()), m.edited),
+            (Some("b1"), Some(5))
         );
     }
 

@@ -8,13 +8,13 @@
 use std::fmt;
 
 use mqtt::{CloseReason, Event, Millis, Options, ProtocolError, QoS, Session, SessionError, Will};
-use mqtt_chat::chat::message::{self, Body};
+use mqtt_chat::chat::message::{self, Body, Change, Payload};
 use mqtt_chat::chat::topic;
 
 use crate::limit::Limiter;
 use crate::net::Conversation;
 use crate::protocol::{self, Refusal, Route};
-use crate::store::{self, New, Store};
+use crate::store::{self, New, Op, Store};
 
 /// The service's MQTT user name and client id: the ACL's `user mqtt-chat-history` section.
 pub const NAME: &str = "mqtt-chat-history";
@@ -42,13 +42,71 @@ impl fmt::Display for Trouble {
     }
 }
 
-/// One room message or history entry read, waiting to be kept.
-struct Pending {
-    room: String,
-    sender: String,
-    id: String,
-    text: String,
-    sent_at: i64,
+/// What was read about a room's messages, waiting to be kept: a message or history entry, or a change by the
+/// topic's sender to one of their own (the parser lets no other through). Kept in the order read.
+enum Pending {
+    Keep {
+        room: String,
+        sender: String,
+        message: Payload,
+    },
+    Edit {
+        room: String,
+        sender: String,
+        id: String,
+        text: String,
+        at: i64,
+    },
+    Delete {
+        room: String,
+        sender: String,
+        id: String,
+        at: i64,
+    },
+}
+
+impl Pending {
+    fn op(&self) -> Op<'_> {
+        match self {
+            Self::Keep {
+                room,
+                sender,
+                message,
+            } => Op::Keep(New {
+                room,
+                sender,
+                id: &message.id,
+                text: &message.text,
+                sent_at: message.sent_at,
+                edited: message.edited,
+                reply: message.reply.as_ref(),
+            }),
+            Self::Edit {
+                room,
+                sender,
+                id,
+                text,
+                at,
+            } => Op::Edit {
+                room,
+                sender,
+                id,
+                text,
+                at: *at,
+            },
+            Self::Delete {
+                room,
+                sender,
+                id,
+                at,
+            } => Op::Delete {
+                room,
+                sender,
+                id,
+                at: *at,
+            },
+        }
+    }
 }
 
 pub struct Service {
@@ -62,6 +120,8 @@ pub struct Service {
     closed: Option<CloseReason>,
     /// Counters for the log.
     pub kept: usize,
+    pub edited: usize,
+    pub deleted: usize,
     pub answered: usize,
 }
 
@@ -90,6 +150,8 @@ impl Service {
             pending: Vec::new(),
             closed: None,
             kept: 0,
+            edited: 0,
+            deleted: 0,
             answered: 0,
         }
     }
@@ -156,7 +218,10 @@ impl Service {
                 .unsubscribe(&[protocol::HISTORIES_FILTER], now)
                 .map_err(Trouble::Session)?;
             self.flush()?;
-            log(&format!("histories read; {} messages kept", self.kept));
+            log(&format!(
+                "histories read; {} messages kept, {} edited, {} deleted",
+                self.kept, self.edited, self.deleted
+            ));
         }
         Ok(())
     }
@@ -164,29 +229,56 @@ impl Service {
     fn on_message(&mut self, topic: &str, payload: &[u8], now: Millis) -> Result<(), Trouble> {
         match protocol::route(topic) {
             Some(Route::Message { room, sender }) => {
-                if let Body::Chat(p) = message::parse(payload, sender) {
-                    self.pending.push(Pending {
-                        room: room.to_owned(),
-                        sender: sender.to_owned(),
-                        id: p.id,
-                        text: p.text,
-                        sent_at: p.sent_at,
-                    });
+                let (room, sender) = (room.to_owned(), sender.to_owned());
+                match message::parse(payload, &sender) {
+                    Body::Chat(message) => self.pending.push(Pending::Keep {
+                        room,
+                        sender,
+                        message,
+                    }),
+                    Body::Change(Change::Edit { id, text }, at) => {
+                        self.pending.push(Pending::Edit {
+                            room,
+                            sender,
+                            id,
+                            text,
+                            at,
+                        });
+                    }
+                    Body::Change(Change::Delete { id }, at) => {
+                        self.pending.push(Pending::Delete {
+                            room,
+                            sender,
+                            id,
+                            at,
+                        });
+                    }
+                    // Reactions are not kept (docs/history-service.md); plain text and unreadable bytes are not
+                    // chat messages; other kinds are a newer client's.
+                    Body::Change(Change::React { .. }, _)
+                    | Body::Ignored
+                    | Body::Plain(_)
+                    | Body::Unreadable(_) => {}
                 }
             }
             Some(Route::History { room, sender }) => {
-                for p in message::parse_history(payload)
-                    .unwrap_or_default()
-                    .messages
-                    .into_iter()
-                    .filter(|p| !p.deleted)
-                {
-                    self.pending.push(Pending {
-                        room: room.to_owned(),
-                        sender: sender.to_owned(),
-                        id: p.id,
-                        text: p.text,
-                        sent_at: p.sent_at,
+                // A deleted message stands in its sender's history in its place: it deletes (the time of the
+                // deletion is not in it; the time of the last word on it is the best there is).
+                for message in message::parse_history(payload).unwrap_or_default().messages {
+                    let (room, sender) = (room.to_owned(), sender.to_owned());
+                    self.pending.push(if message.deleted {
+                        Pending::Delete {
+                            room,
+                            sender,
+                            at: message.edited.unwrap_or(message.sent_at),
+                            id: message.id,
+                        }
+                    } else {
+                        Pending::Keep {
+                            room,
+                            sender,
+                            message,
+                        }
                     });
                 }
             }
@@ -239,19 +331,11 @@ impl Service {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch: Vec<New<'_>> = self
-            .pending
-            .iter()
-            .map(|p| New {
-                room: &p.room,
-                sender: &p.sender,
-                id: &p.id,
-                text: &p.text,
-                sent_at: p.sent_at,
-            })
-            .collect();
-        let added = self.store.insert(&batch).map_err(Trouble::Storage)?;
-        self.kept += added;
+        let batch: Vec<Op<'_>> = self.pending.iter().map(Pending::op).collect();
+        let applied = self.store.apply(&batch).map_err(Trouble::Storage)?;
+        self.kept += applied.added;
+        self.edited += applied.edited;
+        self.deleted += applied.deleted;
         self.pending.clear();
         Ok(())
     }
