@@ -355,6 +355,18 @@ impl Client {
         self.publish(&topic, payload.as_bytes(), QoS::AtLeastOnce, false);
     }
 
+    /// Publishes `payload` (JSON) on `user`'s message topic in `room`, as a chat client sends messages and
+    /// changes.
+    fn event(&mut self, user: &str, room: &str, payload: &Value) {
+        let topic = format!("chat/rooms/{room}/messages/{user}");
+        self.publish(
+            &topic,
+            payload.to_string().as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        );
+    }
+
     /// Waits for the answer whose `req` is `req` among the messages received; the others stay.
     fn answer(&mut self, req: &str) -> Value {
         let deadline = Instant::now() + WAIT;
@@ -831,4 +843,128 @@ fn in_accounts_mode_it_logs_in_with_its_password_over_the_unix_socket() {
     let wrong = History::spawn(&args, &dir.join("other.sqlite3"));
     wrong.wait_log("refused the connection");
     wrong.wait_log("reconnecting in 1 s");
+}
+
+/// The message `id` of an answer.
+fn find<'a>(answer: &'a Value, id: &str) -> &'a Value {
+    answer["messages"]
+        .as_array()
+        .and_then(|list| list.iter().find(|m| m["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} in {answer}"))
+}
+
+#[test]
+fn an_edited_message_is_answered_with_its_new_text_and_a_deleted_one_never_again() {
+    let (broker, dir, history) = setup();
+    let mut ann = Client::connect(&broker, "ann");
+    let edit = |id: &str, text: &str, at: i64| json!({"kind": "edit", "to": {"sender": "ann", "id": id}, "text": text, "sent_at": at});
+    let delete = |id: &str, at: i64| json!({"kind": "delete", "to": {"sender": "ann", "id": id}, "sent_at": at});
+    ann.say("ann", "general", "a1", "lunch?", 1_000);
+    ann.say("ann", "general", "a2", "oops", 2_000);
+    let quote = json!({"sender": "cat", "id": "c1", "text": "who is hungry?"});
+    ann.event(
+        "ann",
+        "general",
+        &json!({"id": "a3", "text": "me", "sent_at": 3_000, "reply": quote}),
+    );
+    ann.say("ann", "general", "a5", "deleted in the history", 3_500);
+    ann.event("ann", "general", &edit("a1", "lunch at noon?", 4_000));
+    // An older edit arriving later loses.
+    ann.event("ann", "general", &edit("a1", "lunch at 11?", 3_900));
+    ann.event("ann", "general", &delete("a2", 5_000));
+    // Sent again after its deletion, as a redelivery would be: it stays deleted.
+    ann.say("ann", "general", "a2", "oops", 2_000);
+    // A reaction: not kept, and nothing else changes.
+    ann.event(
+        "ann",
+        "general",
+        &json!({"kind": "react", "to": {"sender": "cat", "id": "c1"}, "emoji": "👍", "on": true, "sent_at": 5_500}),
+    );
+    ann.say("ann", "general", "a4", "last", 4_500);
+
+    let mut bob = Asker::new(&broker, "bob");
+    let answer = bob.ask_until("general", 100, |a| ids(a).contains(&"a4".to_owned()));
+    assert_eq!(ids(&answer), ["a1", "a3", "a5", "a4"]);
+    let a1 = find(&answer, "a1");
+    assert_eq!(
+        (&a1["text"], &a1["edited"]),
+        (&json!("lunch at noon?"), &json!(4_000))
+    );
+    let a3 = find(&answer, "a3");
+    assert_eq!(a3["reply"], quote);
+    assert!(a3.get("edited").is_none(), "{a3}");
+
+    // ann's retained history, read when the service starts again: a later edit of a1, an old copy of a2 (it
+    // must not come back) and a5 deleted.
+    drop(history);
+    let retained = json!([
+        {"id": "a1", "text": "lunch at one?", "sent_at": 1_000, "edited": 6_000},
+        {"id": "a2", "text": "oops", "sent_at": 2_000},
+        {"id": "a5", "text": "", "sent_at": 3_500, "deleted": true},
+    ]);
+    ann.publish(
+        "chat/rooms/general/history/1970-01-01/ann",
+        retained.to_string().as_bytes(),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let history = History::start(&broker, &dir.join("history.sqlite3"));
+    let answer = bob.ask("general", i64::MAX, 100);
+    assert_eq!(ids(&answer), ["a1", "a3", "a4"]);
+    let a1 = find(&answer, "a1");
+    assert_eq!(
+        (&a1["text"], &a1["edited"]),
+        (&json!("lunch at one?"), &json!(6_000))
+    );
+    assert!(
+        history
+            .lines()
+            .iter()
+            .any(|l| l.contains("histories read; 0 messages kept, 1 edited, 1 deleted")),
+        "{:#?}",
+        history.lines()
+    );
+}
+
+#[test]
+fn a_forged_edit_or_deletion_under_another_topic_changes_nothing() {
+    let (broker, dir, history) = setup();
+    let mut ann = Client::connect(&broker, "ann");
+    ann.say("ann", "general", "a1", "the meeting is at 3", 1_000);
+    let mut eve = Client::connect(&broker, "eve");
+    let to = json!({"sender": "ann", "id": "a1"});
+    let forged_edit = json!({"kind": "edit", "to": to, "text": "cancelled", "sent_at": 2_000});
+    let forged_delete = json!({"kind": "delete", "to": to, "sent_at": 2_000});
+    // Under eve's own topic the broker takes them; the service reads them as eve's, about ann's message.
+    eve.event("eve", "general", &forged_edit);
+    eve.event("eve", "general", &forged_delete);
+    // Under ann's topic the broker's ACL drops them (after the PUBACK).
+    eve.event("ann", "general", &forged_edit);
+    eve.event("ann", "general", &forged_delete);
+    // Sent after the forgeries on eve's topic: answered once they were read.
+    eve.say("eve", "general", "e1", "hi", 3_000);
+    let mut bob = Asker::new(&broker, "bob");
+    let answer = bob.ask_until("general", 100, |a| ids(a).contains(&"e1".to_owned()));
+    assert_eq!(
+        listed(&answer),
+        [("ann", "a1"), ("eve", "e1")].map(|(s, i)| (s.to_owned(), i.to_owned()))
+    );
+    let a1 = find(&answer, "a1");
+    assert_eq!(a1["text"], "the meeting is at 3");
+    assert!(a1.get("edited").is_none(), "{a1}");
+
+    // eve's retained history names a1 deleted: her own a1, if any, not ann's.
+    drop(history);
+    eve.publish(
+        "chat/rooms/general/history/1970-01-01/eve",
+        json!([{"id": "a1", "text": "", "sent_at": 1_000, "deleted": true}])
+            .to_string()
+            .as_bytes(),
+        QoS::AtLeastOnce,
+        true,
+    );
+    let _history = History::start(&broker, &dir.join("history.sqlite3"));
+    let answer = bob.ask("general", i64::MAX, 100);
+    assert_eq!(ids(&answer), ["a1", "e1"]);
+    assert_eq!(find(&answer, "a1")["text"], "the meeting is at 3");
 }
