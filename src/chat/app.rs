@@ -615,6 +615,7 @@ impl App {
                 let answered = self
                     .model
                     .find(&current, &sender, &id)
+                    .filter(|m| m.addressable())
                     .ok_or(SendError::Gone)?;
                 let quoted = match &answered.content {
                     Content::Text(text) => text.as_str(),
@@ -654,6 +655,7 @@ impl App {
                 let target = self
                     .model
                     .find(&conversation, &sender, &id)
+                    .filter(|m| m.addressable())
                     .ok_or(SendError::Gone)?;
                 if !REACTIONS.contains(&emoji.as_str()) {
                     return Ok(());
@@ -2601,6 +2603,39 @@ mod tests {
             .iter()
             .any(|(t, j)| t.contains("/messages/") && j.contains("never mind")));
         assert!(!again.app.has_unsent());
+    }
+
+    #[test]
+    fn a_message_others_cannot_name_cannot_be_answered_or_reacted_to() {
+        let general = Conversation::Room("general".into());
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        s.handle(Input::Bytes(&raw(
+            "chat/rooms/general/messages/zed",
+            "hi from cli",
+            false,
+        )))
+        .unwrap();
+        let plain = s.app.model().messages(&general)[0].clone();
+        assert!(!plain.addressable(), "its id is this tab's own");
+        let react = Input::React {
+            conversation: general.clone(),
+            sender: "zed".into(),
+            id: plain.id.clone(),
+            emoji: "👍".into(),
+        };
+        assert_eq!(s.handle(react), Err(Refusal::Send(SendError::Gone)));
+        let reply = Input::Reply {
+            sender: "zed".into(),
+            id: plain.id.clone(),
+            text: "hello".into(),
+        };
+        assert_eq!(s.handle(reply), Err(Refusal::Send(SendError::Gone)));
+        assert!(!s
+            .broker
+            .published
+            .iter()
+            .any(|(t, _)| t.contains("/messages/alice")));
     }
 
     #[test]

@@ -206,6 +206,12 @@ impl ChatMessage {
         shown
     }
 
+    /// Whether others can name this message (to answer it, react to it): a chat payload's id, not one given
+    /// here to a plain-text or unreadable payload.
+    pub fn addressable(&self) -> bool {
+        matches!(self.content, Content::Text(_)) && !is_local_id(&self.id)
+    }
+
     /// Whether `user` reacted with `emoji`.
     pub fn reacted_by(&self, user: &str, emoji: &str) -> bool {
         self.reacted
@@ -1317,7 +1323,7 @@ impl Client {
         }
         let Some(history) = message::parse_history(payload) else {
             self.seq += 1;
-            let id = format!("history-{}", self.seq);
+            let id = format!("{LOCAL_ID}history-{}", self.seq);
             self.report(
                 to,
                 sender,
@@ -1578,8 +1584,16 @@ impl Client {
 
     fn local_id(&mut self) -> String {
         self.seq += 1;
-        format!("local-{}", self.seq)
+        format!("{LOCAL_ID}{}", self.seq)
     }
+}
+
+/// How the ids this client gives messages that came without one begin (plain text, unreadable payloads):
+/// nobody else knows them, so nobody can answer or react to those messages by them.
+const LOCAL_ID: &str = "local-";
+
+fn is_local_id(id: &str) -> bool {
+    id.starts_with(LOCAL_ID)
 }
 
 /// A time far ahead of ours (or before 1970) is not believed: what it dates shows when it arrived.

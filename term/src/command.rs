@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use mqtt_chat::chat::model::Item;
-use mqtt_chat::chat::{names, Content, Conversation, Delivery, Input, Status, REACTIONS};
+use mqtt_chat::chat::{names, Conversation, Delivery, Input, Status, REACTIONS};
 
 use crate::shell::{wall_ms, Shell};
 
@@ -270,7 +270,7 @@ fn from_others(shell: &Shell, what: &str) -> Result<Arc<Item>, String> {
         .messages(current)
         .iter()
         .rev()
-        .find(|m| m.sender != me && matches!(m.content, Content::Text(_)))
+        .find(|m| m.sender != me && m.addressable())
         .cloned()
         .ok_or_else(|| format!("no message from someone else {what} in {}", label(current)))
 }
