@@ -41,14 +41,13 @@ pub fn first_new(items: &[Arc<Item>], me: &str, since: Option<i64>) -> Option<us
         .map(|i| unread + i)
 }
 
-/// How many messages from others arrived live in `items` since the model numbered `mark` (its
-/// [`next_seq`](super::Model::next_seq) when the reader scrolled up): what "Jump to latest" counts. Earlier
-/// messages read from a history, though numbered later, did not arrive: they are not counted.
-pub fn arrived_since(items: &[Arc<Item>], me: &str, mark: u64) -> usize {
-    items
-        .iter()
-        .filter(|m| m.seq >= mark && m.live && m.sender != me)
-        .count()
+/// How many messages arrived live in `items` since the model numbered `mark` (its
+/// [`next_seq`](super::Model::next_seq) when the reader scrolled up): what "Jump to latest" counts. The
+/// reader's own count too: one sent while reading further up does not move the view, and is waiting below
+/// like the others. Earlier messages read from a history, though numbered later, did not arrive: they are not
+/// counted, nor is a message changed since (an edit keeps its number).
+pub fn arrived_since(items: &[Arc<Item>], mark: u64) -> usize {
+    items.iter().filter(|m| m.seq >= mark && m.live).count()
 }
 
 #[cfg(test)]
@@ -173,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn jump_to_latest_counts_live_messages_from_others_since_the_mark() {
+    fn jump_to_latest_counts_live_messages_since_the_mark() {
         let mut old = msg("bob", "0", 50);
         old.live = false;
         let timeline = items(vec![
@@ -181,11 +180,13 @@ mod tests {
             (9, old),
             (1, msg("bob", "1", 100)),
             (5, msg("bob", "2", 200)),
+            // The reader's own, sent while up there: waiting below too.
             (6, msg("me", "3", 300)),
             (7, msg("carol", "4", 400)),
         ]);
-        assert_eq!(arrived_since(&timeline, "me", 5), 2);
-        assert_eq!(arrived_since(&timeline, "me", 8), 0);
-        assert_eq!(arrived_since(&timeline, "me", 0), 3);
+        assert_eq!(arrived_since(&timeline, 5), 3);
+        assert_eq!(arrived_since(&timeline, 7), 1);
+        assert_eq!(arrived_since(&timeline, 8), 0);
+        assert_eq!(arrived_since(&timeline, 0), 4);
     }
 }

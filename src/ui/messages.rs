@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlDivElement, HtmlElement};
 
-use super::{ChatState, Name};
+use super::{ChatState, Draft, Name};
 use crate::chat::app::Earlier;
 use crate::chat::client::too_large;
 use crate::chat::layout::{arrived_since, continues, first_new};
@@ -137,10 +137,10 @@ pub fn MessageList() -> impl IntoView {
             .flatten()
             .or_else(|| Some(state.app.with_untracked(|a| a.model().next_seq())))
     });
-    // How many messages from others arrived below the reader since; `None` while there are none.
+    // How many messages arrived below the reader since; `None` while there are none.
     let arrived = Memo::new(move |_| {
         let mark = mark.get()?;
-        let n = state.model(|m| arrived_since(m.messages(m.current()), m.me(), mark));
+        let n = state.model(|m| arrived_since(m.messages(m.current()), mark));
         (n > 0).then_some(n)
     });
     // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
@@ -264,22 +264,6 @@ pub fn MessageList() -> impl IntoView {
             }
         }
         conv
-    });
-    // Sending while scrolled up brings the reader down to what they sent.
-    Effect::new(move || {
-        let Some(mark) = mark.get() else {
-            return;
-        };
-        let sent = state.app.with(|a| {
-            let m = a.model();
-            m.messages(m.current())
-                .last()
-                .is_some_and(|last| last.seq >= mark && a.delivery(last) == Delivery::Pending)
-        });
-        if sent {
-            start.set(None);
-            crate::net::next_frame(follow);
-        }
     });
     let jump = move |_| {
         start.set(None);
@@ -457,10 +441,12 @@ pub fn focus(selector: &str) {
 
 /// One message. The first of a group shows its sender and time; the lines that continue it (`cont`) keep both
 /// for screen readers, and the time shows with the message's actions (on hover or focus; always on a touch
-/// screen).
+/// screen): Reply and React for every message, Edit and Delete for own ones, Mute for others'. Under the text,
+/// whether it was edited and its reactions; above it, the message it answers.
 #[component]
 fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
     let state = expect_context::<ChatState>();
+    let draft = expect_context::<Draft>();
     let own = delivery != Delivery::Received;
     let pending = delivery == Delivery::Pending;
     let sent_at = m.sent_at;
@@ -486,10 +472,52 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
                 }>"Mute"</button>
         }
     });
+    let mine = own.then(|| {
+        let edit = matches!(m.content, Content::Text(_)).then(|| {
+            let m = Arc::clone(&m);
+            view! { <button type="button" class="link action" on:click=move |_| draft.edit(&m)>"Edit"</button> }
+        });
+        let (conversation, id) = (m.conversation.clone(), m.id.clone());
+        let delete = move |_| {
+            if crate::net::confirm("Delete this message for everyone?") {
+                // Its line goes: the focus is not left on nothing.
+                focus_log();
+                state.delete(conversation.clone(), &id);
+            }
+        };
+        view! {
+            {edit}
+            <button type="button" class="link action" on:click=delete>"Delete"</button>
+        }
+    });
+    let picking = RwSignal::new(false);
     let time = Some(view! { <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time> });
     let (time, time_in_actions) = if cont { (None, time) } else { (time, None) };
-    let actions = (cont || mute.is_some()).then(|| {
-        view! { <span class="actions">{time_in_actions}{mute}</span> }
+    let reply = {
+        let m = Arc::clone(&m);
+        move |_| draft.reply(&m)
+    };
+    let actions = view! {
+        <span class="actions">
+            {time_in_actions}
+            <button type="button" class="link action" on:click=reply>"Reply"</button>
+            <button type="button" class="link action react" aria-expanded=move || picking.get().to_string()
+                on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+            {mine}
+            {mute}
+        </span>
+    };
+    let picker = {
+        let m = Arc::clone(&m);
+        move || {
+            picking
+                .get()
+                .then(|| view! { <Picker m=Arc::clone(&m) picking/> })
+        }
+    };
+    let edited = m.edited.map(|at| {
+        let title = format!("Edited {}, {}", local_day(at), local_time(at));
+        view! { <span class="edited" title=title>"edited"</span> }
     });
     let delivery = match delivery {
         Delivery::Pending => Some("sending…"),
@@ -510,12 +538,16 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             <span class="sender" class:visually-hidden=cont><Name name=m.sender.clone()/></span>
             {time}
             {actions}
+            {picker}
+            {quote(state, &m)}
             // A div: the text may hold blocks (code, quotes). Its markup is read for this reader's mentions.
             <div class="text">{match &m.content {
                 Content::Text(t) => state.app.with_untracked(|a| super::markup::markup(t, a.me())),
                 _ => vec![text.into_any()],
             }}</div>
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
+            {edited}
+            {reactions(state, &m)}
             {own.then(|| view! {
                 <span class="delivery">
                     {label}
@@ -532,6 +564,166 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             })}
         </li>
     }
+}
+
+/// The message a reply answers, quoted: a button that shows it in the list, while it is there to show.
+fn quote(state: ChatState, m: &ChatMessage) -> Option<impl IntoView> {
+    let q = m.reply.as_ref()?;
+    let asked = (m.conversation.clone(), q.sender.clone(), q.id.clone());
+    let loaded = {
+        let (conversation, sender, id) = asked.clone();
+        Memo::new(move |_| state.model(|m| m.find(&conversation, &sender, &id).is_some()))
+    };
+    Some(view! {
+        <button type="button" class="quote" disabled=move || !loaded.get()
+            title=move || if loaded.get() { "Show the message answered" } else { "The message answered is not here" }
+            on:click=move |_| state.reveal.set(Some(asked.clone()))>
+            <span aria-hidden="true">"↩ "</span>
+            <span class="visually-hidden">"In reply to "</span>
+            <Name name=q.sender.clone()/>": "{q.text.clone()}
+        </button>
+    })
+}
+
+/// The most names a reaction's label lists; the rest are counted.
+const NAMED: usize = 10;
+
+/// A message's reactions: a button per emoji with how many chose it (and, in its name, who), pressed when the
+/// reader is among them; pressing it adds or takes back the reader's reaction.
+fn reactions(state: ChatState, m: &ChatMessage) -> Option<impl IntoView> {
+    let all = m.reactions();
+    if all.is_empty() {
+        return None;
+    }
+    let chips = all
+        .into_iter()
+        .map(|r| {
+            let pressed = state
+                .app
+                .with_untracked(|a| a.me().is_some_and(|me| r.users.iter().any(|u| u == me)));
+            let mut who: Vec<String> = r.users.iter().take(NAMED).map(|u| display(u).into_owned()).collect();
+            if r.users.len() > NAMED {
+                who.push(format!("{} more", r.users.len() - NAMED));
+            }
+            let shown = format!("{} {}", r.emoji, r.users.len());
+            let label = format!("{shown}: {}", who.join(", "));
+            let (conversation, sender, id) = (m.conversation.clone(), m.sender.clone(), m.id.clone());
+            let emoji = r.emoji;
+            view! {
+                <button type="button" class="reaction" aria-pressed=pressed.to_string() aria-label=label.clone()
+                    title=label data-emoji=emoji.clone()
+                    on:click=move |_| {
+                        state.react(conversation.clone(), &sender, &id, &emoji);
+                        refocus(&sender, &id, Some(&emoji));
+                    }>{shown}</button>
+            }
+        })
+        .collect_view();
+    Some(view! { <div class="reactions">{chips}</div> })
+}
+
+/// The reactions offered for a message, opened by its React button: choosing one adds it (or takes it back)
+/// and closes the picker, as Escape does; the focus goes back to React.
+#[component]
+fn Picker(m: Arc<Item>, picking: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<ChatState>();
+    let group = NodeRef::<Div>::new();
+    let target = (m.sender.clone(), m.id.clone());
+    let close = {
+        let (sender, id) = target.clone();
+        move || {
+            picking.set(false);
+            refocus(&sender, &id, None);
+        }
+    };
+    // Opened: the focus goes to the first reaction, once drawn.
+    crate::net::next_frame(move || {
+        if let Some(first) = group
+            .get_untracked()
+            .and_then(|g| g.first_element_child())
+            .and_then(|e| e.dyn_into::<HtmlElement>().ok())
+        {
+            // A button of the page takes the focus; if it did not, it would stay on React.
+            first.focus().ok();
+        }
+    });
+    let on_key = {
+        let close = close.clone();
+        move |ev: leptos::ev::KeyboardEvent| {
+            if ev.key() == "Escape" {
+                ev.stop_propagation();
+                close();
+            }
+        }
+    };
+    // The focus leaving it (a click elsewhere) closes it; to React, React's own click does.
+    let on_focus_out = move |ev: leptos::ev::FocusEvent| {
+        let to = ev
+            .related_target()
+            .and_then(|t| t.dyn_into::<Element>().ok());
+        let stays = to.as_ref().is_some_and(|to| {
+            group.get_untracked().is_some_and(|g| {
+                let react = to.class_name().split_whitespace().any(|c| c == "react");
+                g.contains(Some(to))
+                    || (react && g.parent_element().is_some_and(|li| li.contains(Some(to))))
+            })
+        });
+        if !stays {
+            picking.set(false);
+        }
+    };
+    let choices = crate::chat::REACTIONS
+        .iter()
+        .map(|emoji| {
+            let (conversation, (sender, id)) = (m.conversation.clone(), target.clone());
+            let close = close.clone();
+            view! {
+                <button type="button" class="link" on:click=move |_| {
+                    state.react(conversation.clone(), &sender, &id, emoji);
+                    close();
+                }>{*emoji}</button>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="picker" role="group" aria-label="Reactions" node_ref=group on:keydown=on_key
+            on:focusout=on_focus_out>{choices}</div>
+    }
+}
+
+/// Gives the focus back to a message's reaction button for `emoji` (if it still shows) or its React button,
+/// once drawn: a reaction draws the message's line anew, and the button that had the focus is gone with the
+/// old one.
+fn refocus(sender: &str, id: &str, emoji: Option<&str>) {
+    let (sender, id, emoji) = (sender.to_owned(), id.to_owned(), emoji.map(str::to_owned));
+    crate::net::next_frame(move || {
+        let Some(item) = document()
+            .query_selector(".messages ol")
+            .ok()
+            .flatten()
+            .and_then(|lines| find_message(&lines, &sender, &id))
+        else {
+            return;
+        };
+        let chip = emoji.and_then(|emoji| {
+            let row = item.query_selector(".reactions").ok().flatten()?;
+            let mut chip = row.first_element_child();
+            while let Some(el) = chip {
+                if el.get_attribute("data-emoji").as_deref() == Some(emoji.as_str()) {
+                    return Some(el);
+                }
+                chip = el.next_element_sibling();
+            }
+            None
+        });
+        let button = chip
+            .or_else(|| item.query_selector("button.react").ok().flatten())
+            .and_then(|e| e.dyn_into::<HtmlElement>().ok());
+        if let Some(button) = button {
+            // A button of the page takes the focus; if it did not, there is nothing better to give it to.
+            button.focus().ok();
+        }
+    });
 }
 
 fn date(ms: i64) -> js_sys::Date {
