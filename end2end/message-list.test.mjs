@@ -85,7 +85,7 @@ describe('the message list', () => {
     }
   });
 
-  test('scrolled up while 5 messages arrive: the view stays, "Jump to latest (5 new)" brings the reader down, and they follow again', T, async () => {
+  test('scrolled up while 5 messages arrive: the view stays, "Jump to latest (5 new)" brings the reader down, and they follow again; the reader\'s own message waits below too', T, async () => {
     const room = `jump${nonce()}`;
     let ann;
     let bob;
@@ -122,17 +122,20 @@ describe('the message list', () => {
       await waitForMessage(bob, next);
       await waitFor('bob to follow', () => atBottom(bob), { timeoutMs: 5_000 });
 
-      // Scrolled up once more, bob sends: he is brought down to his message.
+      // Scrolled up once more, bob sends: the view stays where he reads, and his message waits below too.
       await messageLog(bob).hover();
       await bob.mouse.wheel(0, -1500);
       await waitFor('bob scrolled up', async () => (await scroll(bob)).top < (await scroll(bob)).bottom - 600, { timeoutMs: 5_000 });
       await new Promise((r) => setTimeout(r, 300));
+      const before = (await scroll(bob)).top;
       const own = `from bob ${nonce()}`;
       await send(bob, own);
       await waitForMessage(bob, own);
-      await waitFor('bob brought down to his message', () => atBottom(bob), { timeoutMs: 5_000 });
+      await jumpButton(bob).filter({ hasText: /\(1 new\)/ }).waitFor();
+      assert.equal((await scroll(bob)).top, before, 'the view moved when bob sent');
+      await jumpButton(bob).click();
+      await waitFor('the bottom', () => atBottom(bob), { timeoutMs: 5_000 });
       assert.ok(await inView(messageItem(bob, own)));
-      assert.equal(await jumpButton(bob).count(), 0);
       // Scrolling down by hand to the bottom takes the button away too.
       await messageLog(bob).hover();
       await bob.mouse.wheel(0, -1500);
@@ -192,6 +195,117 @@ describe('the message list', () => {
       await waitForMessage(bob, meanwhile);
       await waitFor('the bottom', () => atBottom(bob), { timeoutMs: 5_000 });
       assert.equal(await divider.count(), 0);
+    } finally {
+      await closeAll(ann, bob);
+    }
+  });
+
+  test('a reply\'s quote reveals the message it answers, drawn again from far above: scrolled to, focused and marked', T, async () => {
+    const room = `reveal${nonce()}`;
+    let ann;
+    let bob;
+    try {
+      [ann, bob] = await Promise.all([tab('ann', room), tab('bob', room)]);
+      const original = `the original ${nonce()}`;
+      await send(ann, original);
+      await waitForMessage(bob, original);
+      // More than the list draws (100 lines) come after it.
+      const filler = Array.from({ length: 120 }, (_, i) => `later ${i} ${nonce()}`);
+      await submitAll(ann, filler);
+      await waitForMessage(bob, filler.at(-1));
+      assert.equal(await messageItem(bob, original).count(), 0, 'the original is still drawn: too few lines for this test');
+
+      // bob answers it: shown again by "Show earlier messages", Reply, then he writes and sends.
+      await bob.getByRole('button', { name: 'Show earlier messages' }).click();
+      const item = messageItem(bob, original);
+      await item.hover();
+      await item.getByRole('button', { name: 'Reply', exact: true }).click();
+      const answer = `I answer ${nonce()}`;
+      await send(bob, answer);
+      await waitForMessage(bob, answer);
+
+      const { item: reply } = await waitForMessage(ann, answer);
+      assert.equal(await messageItem(ann, original).count(), 0, 'ann\'s list draws the original already');
+      const quote = reply.getByRole('button', { name: /^In reply to ann: the original/ });
+      // What a sighted reader sees (the words for screen readers left out).
+      const seen = await quote.evaluate((el) => {
+        const copy = el.cloneNode(true);
+        for (const hidden of copy.querySelectorAll('.visually-hidden')) hidden.remove();
+        return copy.textContent;
+      });
+      assert.equal(seen, `↩ ann: ${original}`);
+      await quote.click();
+      const shown = messageItem(ann, original);
+      await shown.waitFor();
+      await waitFor('the original in view', () => inView(shown), { timeoutMs: 5_000 });
+      assert.ok(await shown.evaluate((el) => el === document.activeElement), 'the original does not have the focus');
+      assert.match((await shown.getAttribute('class')) ?? '', /\brevealed\b/);
+      await waitFor('the mark to go', async () => !/\brevealed\b/.test((await shown.getAttribute('class')) ?? ''), { timeoutMs: 5_000 });
+      // ann reads there: a new message waits below her.
+      const next = `meanwhile ${nonce()}`;
+      await send(bob, next);
+      await jumpButton(ann).filter({ hasText: /\(1 new\)/ }).waitFor();
+      assert.ok(await inView(shown), 'the view moved');
+    } finally {
+      await closeAll(ann, bob);
+    }
+  });
+
+  test('message actions: shown on hover and focus, reached by the keyboard; React\'s picker works from the keyboard', T, async () => {
+    const room = `actions${nonce()}`;
+    let ann;
+    let bob;
+    try {
+      [ann, bob] = await Promise.all([tab('ann', room), tab('bob', room)]);
+      const hers = `hers ${nonce()}`;
+      await send(ann, hers);
+      const { item } = await waitForMessage(bob, hers);
+      const { item: own } = await waitForMessage(ann, hers);
+      const names = async (it) => (await it.locator('.actions button').allTextContents()).map((t) => t.trim());
+      assert.deepEqual(await names(item), ['Reply', 'React', 'Mute'], 'on a message of someone else');
+      assert.deepEqual(await names(own), ['Reply', 'React', 'Edit', 'Delete'], 'on an own message');
+      const opacity = () => item.locator('.actions').evaluate((el) => getComputedStyle(el).opacity);
+      await bob.mouse.move(0, 0);
+      assert.equal(await opacity(), '0', 'the actions show without hover or focus');
+      await item.hover();
+      assert.equal(await opacity(), '1', 'hovered, the actions do not show');
+      await bob.mouse.move(0, 0);
+
+      // The keyboard: Tab from the log reaches Reply, then React; Enter opens the picker on its first emoji.
+      await messageLog(bob).focus();
+      await bob.keyboard.press('Tab');
+      const focused = () => bob.evaluate(() => document.activeElement?.getAttribute('aria-label') || document.activeElement?.textContent?.trim());
+      assert.equal(await focused(), 'Reply');
+      assert.equal(await opacity(), '1', 'focused, the actions do not show');
+      await bob.keyboard.press('Tab');
+      assert.equal(await focused(), 'React');
+      await bob.keyboard.press('Enter');
+      const picker = bob.getByRole('group', { name: 'Reactions' });
+      await picker.waitFor();
+      assert.deepEqual((await picker.getByRole('button').allTextContents()).map((t) => t.trim()), ['👍', '❤️', '😂', '🎉', '😮', '😢']);
+      await waitFor('the focus on 👍', async () => (await focused()) === '👍', { timeoutMs: 5_000 });
+      // Escape closes it, the focus back on React.
+      await bob.keyboard.press('Escape');
+      await picker.waitFor({ state: 'detached' });
+      assert.equal(await focused(), 'React');
+      // Again: ❤️, chosen with Enter; the focus back on React (of the message drawn anew); both tabs see it.
+      await bob.keyboard.press('Enter');
+      await waitFor('the focus on 👍', async () => (await focused()) === '👍', { timeoutMs: 5_000 });
+      await bob.keyboard.press('Tab');
+      assert.equal(await focused(), '❤️');
+      await bob.keyboard.press('Enter');
+      await picker.waitFor({ state: 'detached' });
+      await waitFor('the focus on React', async () => (await focused()) === 'React', { timeoutMs: 5_000 });
+      const chip = (page) => messageItem(page, hers).locator('.reactions').getByRole('button', { name: /^❤️ 1: bob$/ });
+      await chip(ann).waitFor();
+      await chip(bob).waitFor();
+      assert.equal(await chip(bob).getAttribute('aria-pressed'), 'true');
+      assert.equal(await chip(ann).getAttribute('aria-pressed'), 'false');
+      // Pressed again (Enter on it), it is taken back; the focus goes to React, the button gone.
+      await chip(bob).focus();
+      await bob.keyboard.press('Enter');
+      await messageItem(ann, hers).locator('.reactions').waitFor({ state: 'detached' });
+      await waitFor('the focus on React', async () => (await focused()) === 'React', { timeoutMs: 5_000 });
     } finally {
       await closeAll(ann, bob);
     }
