@@ -5,12 +5,16 @@
 // Run with `scripts/test e2e`.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { run, useSetUp } from './harness.mjs';
 import { closeAll, messages, nonce, openJoined, send } from './tabs.mjs';
 
 const T = { timeout: 240_000 };
 const env = useSetUp();
+
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const tab = (name, options = {}) => openJoined(env.browser, env.appUrl, name, options);
 
@@ -95,6 +99,24 @@ async function assertNoSidewaysScroll(page) {
   assert.equal(wide, 0, `${page.label}: a message is wider than its box`);
 }
 
+/** axe-core's WCAG 2.1 A and AA violations in `page`'s message log, light and dark (contrast of code, quotes, marks). */
+async function axeLog(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const found = [];
+  for (const colorScheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    const violations = await page.evaluate(async () => {
+      const { violations } = await window.axe.run('[role=log]', {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+        resultTypes: ['violations'],
+      });
+      return violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    found.push(...violations.map((v) => `${colorScheme}: ${v}`));
+  }
+  return found;
+}
+
 describe('rich text', () => {
   test('links, bold, italic, strike, code and mentions, from the composer and from a stock client', T, async () => {
     let alice;
@@ -145,7 +167,7 @@ describe('rich text', () => {
         '}',
         '```',
         `after the code ${LONG_URL}`,
-        '@alice, see above',
+        '@alice and @carol: see ~~below~~ `above`',
       ].join('\n'));
       for (const page of [alice, carol]) {
         const text = (await item(page, tag)).locator('.text');
@@ -158,10 +180,13 @@ describe('rich text', () => {
         assert.deepEqual(await all(text, 'pre > code'), [[`fn main() {\n    let long = "${LONG_WORD}"; // **not bold** https://example.com\n}`]]);
         assert.equal(await text.locator('pre a, pre strong').count(), 0, 'nothing inside a code block is markup');
         assert.deepEqual(await all(text, 'a', 'href'), [[LONG_URL, LONG_URL]]);
-        assert.equal(await text.locator('mark').count(), page === alice ? 1 : 0);
-        assert.ok(lines.at(-1).endsWith('@alice, see above'));
+        assert.deepEqual(await all(text, 'mark'), [[page === alice ? '@alice' : '@carol']]);
+        assert.deepEqual(await all(text, '.mention'), [[page === alice ? '@carol' : '@alice']]);
+        assert.equal(lines.at(-1), '@alice and @carol: see below above');
         await assertNoSidewaysScroll(page);
       }
+      // Every kind of rich text is on screen: its colours, light and dark.
+      assert.deepEqual(await axeLog(alice), [], 'axe-core found violations in the log');
     } finally {
       await closeAll(alice, carol);
     }
