@@ -152,7 +152,8 @@ pub fn Search() -> impl IntoView {
         <div class="search" role="search" node_ref=container on:focusout=on_focusout>
             <input type="search" id="search" aria-label="Search" placeholder="Search (Ctrl+K)"
                 autocomplete="off" spellcheck="false" node_ref=input
-                aria-controls="search-results" aria-keyshortcuts="Control+K /"
+                aria-controls=move || showing().then_some("search-results")
+                aria-keyshortcuts="Control+K /"
                 bind:value=query
                 on:input=move |_| open.set(true)
                 on:focus=move |_| open.set(true)
