@@ -46,12 +46,15 @@ const LONG_WORD = 'w'.repeat(300);
 const LONG_URL = `https://example.com/${'u'.repeat(280)}`;
 const HTML = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 
-/** One line with every inline: what the composer (a single line, for now) and a stock client can both send. */
+/**
+ * One line with every inline: what the composer (a single line, for now) and a stock client can both send. It
+ * ends in a plain word: at the end of `@carol` the composer would offer to complete the name.
+ */
 const inline = (tag) =>
   `${tag} **bold** _italic_ ~~strike~~ \`co_de **not bold**\` snake_case_name ` +
   `see https://example.com/wiki/Rust_(language). or (mailto:bob@example.com), ` +
   'not javascript:alert(1) nor JAVASCRIPT:alert(2) nor data:text/html,hi nor vbscript:x ' +
-  `${HTML} ${LONG_WORD} ${LONG_URL} hi @alice, @carol`;
+  `${HTML} ${LONG_WORD} ${LONG_URL} hi @alice, @carol and that is all`;
 
 /** Asserts how `page` (the tab of `me`) draws the message tagged `tag` sent as `inline(tag)`. */
 async function assertInline(page, tag, me) {
