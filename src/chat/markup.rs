@@ -266,9 +266,10 @@ fn inlines<'a>(line: &'a str, me: Option<&str>) -> Line<'a> {
                 };
                 (run, piece)
             }
-            '@' if !after_word => mention(rest, me).map_or((1, Piece::Text), |(text, me)| {
-                (text.len(), Piece::Inline(Inline::Mention { text, me }))
-            }),
+            '@' if mention_may_follow(prev) => mention(rest, me)
+                .map_or((1, Piece::Text), |(text, me)| {
+                    (text.len(), Piece::Inline(Inline::Mention { text, me }))
+                }),
             'h' | 'H' | 'm' | 'M' if !after_word => link(rest).map_or((1, Piece::Text), |url| {
                 (url.len(), Piece::Inline(Inline::Link(url)))
             }),
@@ -408,11 +409,27 @@ fn name_char(c: char) -> bool {
     !c.is_whitespace() && !hidden(c) && (!c.is_ascii_punctuation() || matches!(c, '-' | '_' | '.'))
 }
 
-/// The mention that starts `rest` (at its `@`): `@me` (the reader's whole name, which may hold spaces), or
-/// `@name` for any other name this app accepts. Returns it as typed and whether it names the reader. A name
-/// ends before a `.`, `-` or `_` that ends the word: "thanks @bob." names bob.
+/// The mention that starts `rest` (at its `@`): `@me`, or `@name` for any other name this app accepts.
+/// Returns it as typed and whether it names the reader.
+///
+/// The reader's name is found by the rule [`crate::chat::model::mentions`] uses to count a message as
+/// mentioning them (the unread badge, the notification), so that what is counted is what is marked: their
+/// whole name, which may hold spaces, not followed by a letter, digit, `_` or `-`. Another name runs to white
+/// space or punctuation other than `-_.`, without a `.` that ends it: "thanks @bob." names bob.
 fn mention<'a>(rest: &'a str, me: Option<&str>) -> Option<(&'a str, bool)> {
     let name = rest.strip_prefix('@')?;
+    if let Some(me) = me.filter(|m| !m.is_empty() && m.len() <= MAX_NAME_BYTES) {
+        let whole = name.strip_prefix(me).is_some_and(|after| {
+            after
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
+        });
+        if whole {
+            work(me.len());
+            return Some((rest.get(..1 + me.len())?, true));
+        }
+    }
     // Names are short: the scan stops past the longest, so a line of `@@@…` costs no more than its length.
     let mut end = 0;
     for (i, c) in name.char_indices() {
@@ -422,22 +439,17 @@ fn mention<'a>(rest: &'a str, me: Option<&str>) -> Option<(&'a str, bool)> {
         }
         end = i + c.len_utf8();
     }
-    let token = name.get(..end)?.trim_end_matches(['.', '-', '_']);
-    if let Some(me) = me.filter(|m| !m.is_empty() && m.len() <= MAX_NAME_BYTES) {
-        let whole = name.strip_prefix(me).is_some_and(|after| {
-            after
-                .chars()
-                .next()
-                .is_none_or(|c| !name_char(c) || matches!(c, '-' | '_' | '.'))
-        });
-        if whole && token.len() <= me.len() {
-            return Some((rest.get(..1 + me.len())?, true));
-        }
-    }
+    let token = name.get(..end)?.trim_end_matches('.');
     if token.is_empty() || token.len() > MAX_NAME_BYTES || validate(token) != Ok(token) {
         return None;
     }
     Some((rest.get(..1 + token.len())?, false))
+}
+
+/// Where an `@` can start a mention: not after a letter, digit or `_` (an e-mail address, `snake_@x`), as in
+/// [`crate::chat::model::mentions`].
+fn mention_may_follow(prev: Option<char>) -> bool {
+    prev.is_none_or(|c| !c.is_alphanumeric() && c != '_')
 }
 
 /// `items` with each run of texts that follow each other in `line` joined into one (markers that stayed text
@@ -683,7 +695,58 @@ mod tests {
         assert_eq!(line("ping @田中 Bob ok", Some("田中 Bob")), [Text("ping "), mention("@田中 Bob", true), Text(" ok")]);
         assert_eq!(line("ping @田中 Bobby", Some("田中 Bob")), [Text("ping "), mention("@田中", false), Text(" Bobby")]);
         assert_eq!(line("**@alice**", me), [Strong(vec![mention("@alice", true)])]);
-        assert_eq!(line("_hi @bob_", me), [Emphasis(vec![Text("hi "), mention("@bob", false)])]);
+        assert_eq!(line("_hi @bob!_", me), [Emphasis(vec![Text("hi "), mention("@bob", false), Text("!")])]);
+        // `_` and `-` may end a name: the mention comes first.
+        assert_eq!(line("_hi @bob_", me), [Text("_hi "), mention("@bob_", false)]);
+        assert_eq!(line("@alice_ @alice-x @alice.x", me),
+            [mention("@alice_", false), Text(" "), mention("@alice-x", false), Text(" "), mention("@alice", true), Text(".x")]);
+    }
+
+    #[test]
+    fn what_is_marked_as_a_mention_of_the_reader_is_what_the_model_counts_as_one() {
+        fn marked(inlines: &[Inline<'_>]) -> bool {
+            inlines.iter().any(|i| match i {
+                Inline::Mention { me, .. } => *me,
+                Strong(inner) | Emphasis(inner) | Strike(inner) => marked(inner),
+                _ => false,
+            })
+        }
+        for text in [
+            "@alice",
+            "hi @alice.",
+            "@alice_",
+            "@alice-",
+            "@alicex",
+            "@alice1",
+            "x@alice",
+            "_@alice",
+            "1@alice",
+            "é@alice",
+            "→@alice",
+            "(@alice)",
+            "@alice's",
+            "@Alice",
+            "@alice.smith",
+            "@@alice",
+            "@ali",
+            "a @b @alice",
+            "**@alice**",
+            "~~@alice~~!",
+            "@aliceé",
+            "@alice\u{202E}",
+            "@ alice",
+        ] {
+            let blocks = parse(text, Some("alice"));
+            let shown = blocks.iter().any(|b| match b {
+                Block::Paragraph(lines) | Block::Quote(lines) => lines.iter().any(|l| marked(l)),
+                Block::Code(_) => false,
+            });
+            assert_eq!(
+                shown,
+                crate::chat::model::mentions(text, "alice"),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
