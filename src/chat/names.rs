@@ -216,7 +216,7 @@ pub fn skeleton(name: &str) -> String {
 
 /// Lower case for the letters the skeleton cares about: ASCII, Latin-1, Greek and the basic Cyrillic
 /// alphabet (`char::to_lowercase` would bring Unicode's whole case table into the page).
-fn lower(c: char) -> char {
+pub fn lower(c: char) -> char {
     let offset = match u32::from(c) {
         0x41..=0x5A | 0xC0..=0xD6 | 0xD8..=0xDE | 0x391..=0x3A1 | 0x3A3..=0x3AB | 0x410..=0x42F => {
             0x20

@@ -464,43 +464,45 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             "Hide {}'s messages and typing in this browser",
             display(&sender)
         );
-        view! {
-            <button type="button" class="link action" title=title
-                on:click=move |_| {
-                    focus_log();
-                    state.mute(&sender);
-                }>"Mute"</button>
-        }
+        action(
+            "Mute",
+            Some(title),
+            Box::new(move || {
+                focus_log();
+                state.mute(&sender);
+            }),
+        )
     });
     let mine = own.then(|| {
         let edit = matches!(m.content, Content::Text(_)).then(|| {
             let m = Arc::clone(&m);
-            view! { <button type="button" class="link action" on:click=move |_| draft.edit(&m)>"Edit"</button> }
+            action("Edit", None, Box::new(move || draft.edit(&m)))
         });
         let (conversation, id) = (m.conversation.clone(), m.id.clone());
-        let delete = move |_| {
-            if crate::net::confirm("Delete this message for everyone?") {
-                // Its line goes: the focus is not left on nothing.
-                focus_log();
-                state.delete(conversation.clone(), &id);
-            }
-        };
-        view! {
-            {edit}
-            <button type="button" class="link action" on:click=delete>"Delete"</button>
-        }
+        let delete = action(
+            "Delete",
+            None,
+            Box::new(move || {
+                if crate::net::confirm("Delete this message for everyone?") {
+                    // Its line goes: the focus is not left on nothing.
+                    focus_log();
+                    state.delete(conversation.clone(), &id);
+                }
+            }),
+        );
+        [edit, Some(delete)]
     });
     let picking = RwSignal::new(false);
     let time = Some(view! { <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time> });
     let (time, time_in_actions) = if cont { (None, time) } else { (time, None) };
     let reply = {
         let m = Arc::clone(&m);
-        move |_| draft.reply(&m)
+        action("Reply", None, Box::new(move || draft.reply(&m)))
     };
     let actions = view! {
         <span class="actions">
             {time_in_actions}
-            <button type="button" class="link action" on:click=reply>"Reply"</button>
+            {reply}
             <button type="button" class="link action react" aria-expanded=move || picking.get().to_string()
                 on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
             {mine}
@@ -540,11 +542,9 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             {actions}
             {picker}
             {quote(state, &m)}
-            // A div: the text may hold blocks (code, quotes). Its markup is read for this reader's mentions.
-            <div class="text">{match &m.content {
-                Content::Text(t) => state.app.with_untracked(|a| super::markup::markup(t, a.me())),
-                _ => vec![text.into_any()],
-            }}</div>
+            // Read as markup (links, code, quotes...), with this reader's mentions marked.
+            {super::markup::text(text, matches!(m.content, Content::Text(_)),
+                state.app.with_untracked(|a| a.me().map(str::to_owned)))}
             {m.truncated.then(|| view! { <span class="notice">"(cut short: the message was too long)"</span> })}
             {edited}
             {reactions(state, &m)}
@@ -564,6 +564,13 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             })}
         </li>
     }
+}
+
+/// A message action: a small text button doing `act`. One function, not a view per action: each view is code
+/// of its own in the wasm.
+fn action(label: &'static str, title: Option<String>, act: Box<dyn Fn()>) -> AnyView {
+    view! { <button type="button" class="link action" title=title on:click=move |_| act()>{label}</button> }
+        .into_any()
 }
 
 /// The message a reply answers, quoted: a button that shows it in the list, while it is there to show.
@@ -677,12 +684,14 @@ fn Picker(m: Arc<Item>, picking: RwSignal<bool>) -> impl IntoView {
         .map(|emoji| {
             let (conversation, (sender, id)) = (m.conversation.clone(), target.clone());
             let close = close.clone();
-            view! {
-                <button type="button" class="link" on:click=move |_| {
+            action(
+                emoji,
+                None,
+                Box::new(move || {
                     state.react(conversation.clone(), &sender, &id, emoji);
                     close();
-                }>{*emoji}</button>
-            }
+                }),
+            )
         })
         .collect_view();
     view! {

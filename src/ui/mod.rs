@@ -3,8 +3,10 @@
 
 mod composer;
 mod login;
+mod markup;
 mod messages;
 mod name;
+mod search;
 mod sidebar;
 mod status;
 
@@ -17,10 +19,11 @@ use crate::chat::sorted::SortedMap;
 use crate::chat::{App, Conversation, Env, Input, Model, Output, Status, Timer};
 use crate::net::{self, cache, storage, Listener, Socket, SocketEvent};
 
-pub use composer::Composer;
+pub use composer::{Composer, Draft};
 pub use login::Login;
 pub use messages::MessageList;
 pub use name::Name;
+pub use search::Search;
 pub use sidebar::Sidebar;
 pub use status::StatusBar;
 
@@ -34,6 +37,9 @@ pub struct ChatState {
     pub clock: RwSignal<i64>,
     /// Narrow screens: whether the rooms and people panel is open.
     pub panel_open: RwSignal<bool>,
+    /// A message to show in its conversation, (conversation, sender, id): the message list draws it, scrolls
+    /// to it and marks it once that conversation is on screen, then clears this.
+    pub reveal: RwSignal<Option<(Conversation, String, String)>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     timers: StoredValue<SortedMap<Timer, gloo_timers::callback::Timeout>, LocalStorage>,
     /// How the view hears of changes in this animation frame.
@@ -91,6 +97,7 @@ impl ChatState {
             app: RwSignal::new(App::new(stored, brokers, conversation)),
             clock: RwSignal::new(net::wall()),
             panel_open: RwSignal::new(false),
+            reveal: RwSignal::new(None),
             socket: StoredValue::new_local(None),
             timers: StoredValue::new_local(SortedMap::default()),
             frame: StoredValue::new(Frame::default()),
@@ -461,6 +468,7 @@ impl ChatState {
 pub fn App() -> impl IntoView {
     let state = ChatState::new();
     provide_context(state);
+    provide_context(Draft::default());
     state.open_cache();
 
     // Page-level listeners and timers, alive as long as the app.
@@ -526,6 +534,7 @@ pub fn App() -> impl IntoView {
                         aria-expanded=move || state.panel_open.get().to_string()
                         on:click=move |_| state.panel_open.update(|o| *o = !*o)>"☰"</button>
                     <h1>{move || state.model(|m| m.current().to_string())}</h1>
+                    <Search/>
                     <StatusBar/>
                 </header>
                 <Sidebar/>

@@ -152,9 +152,19 @@ fn ConversationLink(conv: Conversation, unread: Signal<usize>) -> impl IntoView 
         Conversation::Room(room) => format!("Leave #{room}"),
         Conversation::Direct(user) => format!("Close @{user}"),
     };
+    let mentions = {
+        let conv = conv.clone();
+        move || state.model(|m| m.mentions_in(&conv))
+    };
     let badge = move || {
         let n = unread.get();
-        (n > 0).then(|| view! { <span class="badge">{n}<span class="visually-hidden">" unread"</span></span> })
+        let mentioned = mentions() > 0;
+        (n > 0).then(|| view! {
+            <span class="badge" class:mention=mentioned>
+                {mentioned.then_some("@")}{n}
+                <span class="visually-hidden">{if mentioned { " unread, mentioning you" } else { " unread" }}</span>
+            </span>
+        })
     };
 
     view! {
