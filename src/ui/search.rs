@@ -162,12 +162,11 @@ pub fn Search() -> impl IntoView {
                 <div class="search-results" id="search-results" on:keydown=on_results_key
                     on:mousedown=|ev| ev.prevent_default()>
                     <p class="search-count" aria-live="polite">{count}</p>
+                    // Drawn anew when they change: a few dozen short lines, and no keyed list's code for them.
                     <ul aria-label="Search results">
-                        <For each=move || hits.get()
-                            key=|h| (h.conversation.clone(), h.sender.clone(), h.id.clone(), h.range.clone())
-                            let:hit>
+                        {move || hits.get().into_iter().map(|hit| view! {
                             <li><HitButton hit=hit.clone() on_choose=move || choose(&hit)/></li>
-                        </For>
+                        }).collect_view()}
                     </ul>
                 </div>
             </Show>
