@@ -199,7 +199,8 @@ pub fn Composer() -> impl IntoView {
     let read_caret = move || {
         if let Some(field) = field_ref.get_untracked() {
             let units = field.selection_start().ok().flatten().unwrap_or(0) as usize;
-            caret.set(text.with_untracked(|t| byte_offset(t, units)));
+            // Counted in the field's own value: the binding may not have copied it to `text` yet.
+            caret.set(byte_offset(&field.value(), units));
         }
     };
     let choose = move |i: usize| {
@@ -335,7 +336,8 @@ pub fn Composer() -> impl IntoView {
                     on:input=move |_| {
                         read_caret();
                         // A picker closed with Escape opens again at the next `@`.
-                        let typing_one = text.with_untracked(|t| mention_at(t, caret.get_untracked()).is_some());
+                        let value = field_ref.get_untracked().map(|f| f.value()).unwrap_or_default();
+                        let typing_one = mention_at(&value, caret.get_untracked()).is_some();
                         if !typing_one {
                             dismissed.set(None);
                         }
