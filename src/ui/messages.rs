@@ -129,20 +129,20 @@ pub fn MessageList() -> impl IntoView {
         })
     });
     let first = move || window.with_untracked(|(from, _)| *from);
-    // The model's numbering when the reader left the bottom: what arrived since is new to them.
-    let mark = Memo::new(move |before: Option<&Option<u64>>| {
+    // While the reader is scrolled up: the model's numbering when they left the bottom (what arrived since is
+    // new to them), and how many messages arrived since.
+    let below = Memo::new(move |before: Option<&Option<(u64, usize)>>| {
         start.get()?;
-        before
-            .copied()
-            .flatten()
-            .or_else(|| Some(state.app.with_untracked(|a| a.model().next_seq())))
+        let mark = before.copied().flatten().map_or_else(
+            || state.app.with_untracked(|a| a.model().next_seq()),
+            |(mark, _)| mark,
+        );
+        Some((
+            mark,
+            state.model(|m| arrived_since(m.messages(m.current()), mark)),
+        ))
     });
-    // How many messages arrived below the reader since; `None` while there are none.
-    let arrived = Memo::new(move |_| {
-        let mark = mark.get()?;
-        let n = state.model(|m| arrived_since(m.messages(m.current()), mark));
-        (n > 0).then_some(n)
-    });
+    let arrived = move || below.get().map_or(0, |(_, n)| n);
     // Where `follow` last scrolled to: scroll events come a frame later, when more may have been drawn below,
     // so only a position above this one is the reader scrolling up.
     let followed_to = StoredValue::new(0);
@@ -365,9 +365,9 @@ pub fn MessageList() -> impl IntoView {
                     </For>
                 </ol>
             </div>
-            <Show when=move || arrived.with(Option::is_some)>
+            <Show when=move || { arrived() > 0 }>
                 <button type="button" class="jump" on:click=jump>
-                    {move || format!("Jump to latest ({} new)", arrived.get().unwrap_or_default())}
+                    {move || format!("Jump to latest ({} new)", arrived())}
                 </button>
             </Show>
         </div>
@@ -573,17 +573,17 @@ fn action(label: &'static str, title: Option<String>, act: Box<dyn Fn()>) -> Any
         .into_any()
 }
 
-/// The message a reply answers, quoted: a button that shows it in the list, while it is there to show.
+/// The message a reply answers, quoted: a button that shows it in the list, if it is there to show (as the
+/// line is drawn: a deleted one, or one older than what this tab holds, cannot be).
 fn quote(state: ChatState, m: &ChatMessage) -> Option<impl IntoView> {
     let q = m.reply.as_ref()?;
     let asked = (m.conversation.clone(), q.sender.clone(), q.id.clone());
-    let loaded = {
-        let (conversation, sender, id) = asked.clone();
-        Memo::new(move |_| state.model(|m| m.find(&conversation, &sender, &id).is_some()))
-    };
+    let missing = state
+        .app
+        .with_untracked(|a| a.model().find(&asked.0, &asked.1, &asked.2).is_none());
     Some(view! {
-        <button type="button" class="quote" disabled=move || !loaded.get()
-            title=move || if loaded.get() { "Show the message answered" } else { "The message answered is not here" }
+        <button type="button" class="quote" disabled=missing
+            title=if missing { "The message answered is not here" } else { "Show the message answered" }
             on:click=move |_| state.reveal.set(Some(asked.clone()))>
             <span aria-hidden="true">"↩ "</span>
             <span class="visually-hidden">"In reply to "</span>
@@ -618,7 +618,7 @@ fn reactions(state: ChatState, m: &ChatMessage) -> Option<impl IntoView> {
             let emoji = r.emoji;
             view! {
                 <button type="button" class="reaction" aria-pressed=pressed.to_string() aria-label=label.clone()
-                    title=label data-emoji=emoji.clone()
+                    title=label
                     on:click=move |_| {
                         state.react(conversation.clone(), &sender, &id, &emoji);
                         refocus(&sender, &id, Some(&emoji));
@@ -715,10 +715,15 @@ fn refocus(sender: &str, id: &str, emoji: Option<&str>) {
             return;
         };
         let chip = emoji.and_then(|emoji| {
+            // A reaction's button says its emoji first, then how many: "👍 2".
             let row = item.query_selector(".reactions").ok().flatten()?;
             let mut chip = row.first_element_child();
             while let Some(el) = chip {
-                if el.get_attribute("data-emoji").as_deref() == Some(emoji.as_str()) {
+                let text = el.text_content().unwrap_or_default();
+                if text
+                    .strip_prefix(emoji.as_str())
+                    .is_some_and(|n| n.starts_with(' '))
+                {
                     return Some(el);
                 }
                 chip = el.next_element_sibling();
