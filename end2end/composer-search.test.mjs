@@ -139,6 +139,12 @@ describe('composer', () => {
       assert.ok(await focused(box), 'the click took the focus from the field');
       await box.press('Enter');
       await waitForMessage(bob, 'hi @bob and @bea or @bob');
+      // A name typed in full: Enter sends, as it is.
+      await alice.keyboard.type('thanks @bob');
+      await picker.waitFor();
+      await box.press('Enter');
+      await waitForMessage(bob, 'thanks @bob');
+      assert.equal(await box.inputValue(), '');
     } finally {
       await closeAll(alice, bob, bea, bert);
     }

@@ -254,16 +254,37 @@ pub fn Composer() -> impl IntoView {
         let plain = !(ev.shift_key() || ev.ctrl_key() || ev.alt_key() || ev.meta_key());
         if picking() {
             let n = people.with_untracked(Vec::len).max(1);
-            match key.as_str() {
-                "ArrowDown" => active.update(|a| *a = (*a + 1) % n),
-                "ArrowUp" => active.update(|a| *a = (*a + n - 1) % n),
-                "Enter" | "Tab" if plain => choose(active.get_untracked()),
-                "Escape" => dismissed.set(mention.get_untracked().map(|(at, _)| at)),
-                _ => return,
+            // A name typed in full needs no completing: Enter sends ("thanks @bob").
+            let typed_in_full = move || {
+                let typed = mention.with_untracked(|m| m.as_ref().map(|(_, t)| t.clone()));
+                typed.is_some()
+                    && typed == people.with_untracked(|p| p.get(active.get_untracked()).cloned())
+            };
+            let picked = match key.as_str() {
+                "ArrowDown" => {
+                    active.update(|a| *a = (*a + 1) % n);
+                    true
+                }
+                "ArrowUp" => {
+                    active.update(|a| *a = (*a + n - 1) % n);
+                    true
+                }
+                "Enter" if plain && typed_in_full() => false,
+                "Enter" | "Tab" if plain => {
+                    choose(active.get_untracked());
+                    true
+                }
+                "Escape" => {
+                    dismissed.set(mention.get_untracked().map(|(at, _)| at));
+                    true
+                }
+                _ => false,
+            };
+            if picked {
+                ev.prevent_default();
+                ev.stop_propagation();
+                return;
             }
-            ev.prevent_default();
-            ev.stop_propagation();
-            return;
         }
         match key.as_str() {
             "Enter" if !ev.shift_key() => submit(),
