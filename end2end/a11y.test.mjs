@@ -164,6 +164,20 @@ const VIEWS = [
       await page.getByRole('button', { name: 'Retry now' }).waitFor();
     })(readers);
   }],
+  ['the composer\'s @ picker', ALL, each(async ({ page }) => {
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill('');
+    await box.focus();
+    await page.keyboard.type('@');
+    await page.getByRole('listbox', { name: 'People' }).waitFor();
+  })],
+  ['search results', ALL, each(async ({ page }) => {
+    await page.keyboard.press('Escape');
+    await page.getByRole('textbox', { name: 'Message' }).fill('');
+    await page.keyboard.press('Control+K');
+    await page.getByRole('searchbox', { name: 'Search' }).fill('line');
+    await page.getByRole('list', { name: 'Search results' }).getByRole('button').first().waitFor();
+  })],
 ];
 
 /** A Mosquitto on free ports that wants a password (accounts mode), with `users` ([name, password]). */
@@ -338,7 +352,7 @@ function keyboard(page) {
      * and none keeps it. Then Shift+Tab, which must go round the same controls the opposite way.
      */
     async cycle() {
-      const tabbable = await page.evaluate(() => [...document.querySelectorAll('a[href], button, input, [tabindex]')]
+      const tabbable = await page.evaluate(() => [...document.querySelectorAll('a[href], button, input, textarea, [tabindex]')]
         .filter((el) => el.tabIndex >= 0 && !el.disabled && el.checkVisibility({ visibilityProperty: true })).length);
       const orders = [];
       for (const key of ['Tab', 'Shift+Tab']) {
