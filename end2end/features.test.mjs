@@ -398,16 +398,28 @@ describe('layout', () => {
       pages.push(alice, bob);
       const lines = [
         [alice, 'Morning! Anyone tried the new broker?'],
-        [bob, 'Yes — plain Mosquitto, and the chat speaks MQTT 3.1.1 itself.'],
-        [alice, 'Nice. History, presence and direct messages all work over it.'],
+        [bob, 'Yes — plain **Mosquitto**, and the chat speaks `MQTT 3.1.1` itself: https://mosquitto.org'],
+        [alice, 'Nice, @bob. History, presence and direct messages all work over it.'],
       ];
       for (const [page, text] of lines) await send(page, text);
       await waitForMessage(bob, lines[2][1]);
+      // A reaction and a reply, so that the screenshots show them.
+      const first = messageItem(bob, lines[0][1]);
+      await first.hover();
+      await first.getByRole('button', { name: 'React', exact: true }).click();
+      await bob.getByRole('group', { name: 'Reactions' }).getByRole('button', { name: '🎉', exact: true }).click();
+      const answered = messageItem(bob, lines[2][1]);
+      await answered.hover();
+      await answered.getByRole('button', { name: 'Reply', exact: true }).click();
+      const reply = 'Then I will move the team over today.';
+      await send(bob, reply);
+      await waitForMessage(alice, reply);
       const readers = ['carol', 'dave', 'erin', 'frank'];
       const shown = await Promise.all(shots.map(([, options], i) => tab(readers[i], { hash: `#${room}`, ...options })));
       pages.push(...shown);
       for (const page of shown) {
-        await waitForMessage(page, lines[2][1]);
+        await waitForMessage(page, reply);
+        await page.locator('.reactions button').first().waitFor();
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         assert.ok(width <= page.viewportSize().width, `${page.label}: the page is ${width} px wide`);
       }
