@@ -129,7 +129,36 @@ const VIEWS = [
       await page.locator('.status-bar').getByRole('alert').waitFor();
     })(readers);
   }],
+  ['rich messages: an edited line, reactions, a reply and its quote; replying, with the reactions picker open', ALL,
+    each(async ({ page }) => {
+      const own = page.locator('li.message.own', { hasText: 'My own line.' });
+      await own.hover();
+      await own.getByRole('button', { name: 'Edit', exact: true }).click();
+      const box = page.getByRole('textbox', { name: 'Message' });
+      await box.fill('My own line, **edited**, see https://example.com/a/long/path');
+      await box.press('Enter');
+      await page.locator('li.message.own', { hasText: 'My own line, edited' }).locator('.edited').waitFor();
+      const bobs = messageItem(page, 'Yes, plain Mosquitto.');
+      await bobs.hover();
+      await bobs.getByRole('button', { name: 'React', exact: true }).click();
+      await page.getByRole('group', { name: 'Reactions' }).getByRole('button', { name: '👍', exact: true }).click();
+      await bobs.locator('.reactions button').first().waitFor();
+      await bobs.hover();
+      await bobs.getByRole('button', { name: 'Reply', exact: true }).click();
+      await send(page, 'Agreed, @bob.');
+      await page.locator('li.message.own', { hasText: 'Agreed' }).locator('.quote').waitFor();
+      // Left open for the check: replying to bob, and the picker on his line.
+      await bobs.hover();
+      await bobs.getByRole('button', { name: 'Reply', exact: true }).click();
+      await page.getByText(/Replying to bob/).waitFor();
+      await bobs.hover();
+      await bobs.getByRole('button', { name: 'React', exact: true }).click();
+      await page.getByRole('group', { name: 'Reactions' }).waitFor();
+    })],
   ['someone muted', ALL, each(async ({ page }) => {
+    await page.keyboard.press('Escape');
+    await page.getByRole('textbox', { name: 'Message' }).focus();
+    await page.keyboard.press('Escape');
     await messageItem(page, 'Yes, plain Mosquitto.').getByRole('button', { name: 'Mute', exact: true }).click();
     await messageItem(page, 'Yes, plain Mosquitto.').waitFor({ state: 'detached' });
   })],
