@@ -84,7 +84,16 @@ describe('changes to messages', () => {
       await messageItem(bob, fixed).locator('.reactions button').first().click();
       await waitForReactions(messageItem(alice, fixed), ['👍 1']);
       await waitForReactions(messageItem(bob, fixed), ['👍 1']);
-      await react(bob, messageItem(bob, fixed), '🎉');
+      // Someone else's reaction draws the line anew: a picker open on it stays open, and still works.
+      await act(messageItem(bob, fixed), 'React');
+      const picker = bob.getByRole('group', { name: 'Reactions' });
+      await picker.waitFor();
+      await thumbs.click();
+      await waitForReactions(messageItem(bob, fixed), []);
+      await react(alice, messageItem(alice, fixed), '👍');
+      await waitForReactions(messageItem(bob, fixed), ['👍 1']);
+      assert.ok(await picker.isVisible(), 'bob\'s picker closed when alice reacted');
+      await picker.getByRole('button', { name: '🎉', exact: true }).click();
       await waitForReactions(messageItem(alice, fixed), ['👍 1', '🎉 1']);
 
       // Reply: the answered message shows above the composer; the reply quotes it.

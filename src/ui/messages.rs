@@ -110,11 +110,18 @@ fn lines_of(app: &App, items: &[Arc<Item>], from: usize, new_at: Option<usize>) 
 #[component]
 pub fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatState>();
+    let picking = Picking::default();
+    provide_context(picking);
     let list = NodeRef::<Div>::new();
     let lines = NodeRef::<Ol>::new();
     // `None`: follow the newest messages. `Some(i)`: draw from the conversation's `i`th message on.
     let start = RwSignal::new(None::<usize>);
     let conversation = Memo::new(move |_| state.model(|m| m.current().clone()));
+    // Another conversation: no picker stays open for a message of the one before.
+    Effect::new(move |_| {
+        conversation.track();
+        picking.0.set(None);
+    });
     // The index of the first message drawn, and the lines drawn.
     let window = Memo::new(move |_| {
         let from = start.get();
@@ -439,6 +446,11 @@ pub fn focus(selector: &str) {
     }
 }
 
+/// Which message's reactions picker is open, by (sender, id): kept by the list, not by the line, because a line
+/// is drawn anew whenever its message changes — someone else's reaction must not close the picker in use.
+#[derive(Clone, Copy, Default)]
+struct Picking(RwSignal<Option<(String, String)>>);
+
 /// One message. The first of a group shows its sender and time; the lines that continue it (`cont`) keep both
 /// for screen readers, and the time shows with the message's actions (on hover or focus; always on a touch
 /// screen): Reply and React for every message, Edit and Delete for own ones, Mute for others'. Under the text,
@@ -447,6 +459,7 @@ pub fn focus(selector: &str) {
 fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let draft = expect_context::<Draft>();
+    let Picking(open) = expect_context::<Picking>();
     let own = delivery != Delivery::Received;
     let pending = delivery == Delivery::Pending;
     let sent_at = m.sent_at;
@@ -492,7 +505,11 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
         );
         [edit, Some(delete)]
     });
-    let picking = RwSignal::new(false);
+    let key = (m.sender.clone(), m.id.clone());
+    let picking = {
+        let key = key.clone();
+        Memo::new(move |_| open.with(|o| o.as_ref() == Some(&key)))
+    };
     let time = Some(view! { <time datetime=iso_time(m.sent_at)>{local_time(m.sent_at)}</time> });
     let (time, time_in_actions) = if cont { (None, time) } else { (time, None) };
     let reply = {
@@ -504,7 +521,10 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
             {time_in_actions}
             {reply}
             <button type="button" class="link action react" aria-expanded=move || picking.get().to_string()
-                on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+                on:click=move |_| {
+                    let shown = picking.get_untracked();
+                    open.set((!shown).then(|| key.clone()));
+                }>"React"</button>
             {mine}
             {mute}
         </span>
@@ -514,7 +534,7 @@ fn MessageItem(m: Arc<Item>, delivery: Delivery, cont: bool) -> impl IntoView {
         move || {
             picking
                 .get()
-                .then(|| view! { <Picker m=Arc::clone(&m) picking/> })
+                .then(|| view! { <Picker m=Arc::clone(&m) picking=open/> })
         }
     };
     let edited = m.edited.map(|at| {
@@ -632,14 +652,14 @@ fn reactions(state: ChatState, m: &ChatMessage) -> Option<impl IntoView> {
 /// The reactions offered for a message, opened by its React button: choosing one adds it (or takes it back)
 /// and closes the picker, as Escape does; the focus goes back to React.
 #[component]
-fn Picker(m: Arc<Item>, picking: RwSignal<bool>) -> impl IntoView {
+fn Picker(m: Arc<Item>, picking: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let state = expect_context::<ChatState>();
     let group = NodeRef::<Div>::new();
     let target = (m.sender.clone(), m.id.clone());
     let close = {
         let (sender, id) = target.clone();
         move || {
-            picking.set(false);
+            picking.set(None);
             refocus(&sender, &id, None);
         }
     };
@@ -663,20 +683,23 @@ fn Picker(m: Arc<Item>, picking: RwSignal<bool>) -> impl IntoView {
             }
         }
     };
-    // The focus leaving it (a click elsewhere) closes it; to React, React's own click does.
+    // The focus going elsewhere (a click on another control, or on the log, which takes the focus) closes it; to
+    // React, React's own click does. The focus going nowhere closes nothing: that is also what a browser reports
+    // when the picker's line is drawn anew (someone else reacted), with a picker of its own.
     let on_focus_out = move |ev: leptos::ev::FocusEvent| {
-        let to = ev
+        let Some(to) = ev
             .related_target()
-            .and_then(|t| t.dyn_into::<Element>().ok());
-        let stays = to.as_ref().is_some_and(|to| {
-            group.get_untracked().is_some_and(|g| {
-                let react = to.class_name().split_whitespace().any(|c| c == "react");
-                g.contains(Some(to))
-                    || (react && g.parent_element().is_some_and(|li| li.contains(Some(to))))
-            })
+            .and_then(|t| t.dyn_into::<Element>().ok())
+        else {
+            return;
+        };
+        let stays = group.get_untracked().is_none_or(|g| {
+            let react = to.class_name().split_whitespace().any(|c| c == "react");
+            g.contains(Some(&to))
+                || (react && g.parent_element().is_some_and(|li| li.contains(Some(&to))))
         });
         if !stays {
-            picking.set(false);
+            picking.set(None);
         }
     };
     let choices = crate::chat::REACTIONS
