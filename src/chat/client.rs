@@ -791,11 +791,19 @@ impl Client {
 
     /// Applies an own change to this user's history of `room`, and publishes it if that changed it.
     fn remember_change(&mut self, room: &str, change: &Change, at: i64, now: Millis) {
-        let changed = match change {
+        if self.take_own_change(room, change, at) {
+            self.save_history(room, now);
+        }
+    }
+
+    /// Takes an own change into this user's history of `room` (an edited text, a deletion in place of the
+    /// message, a reaction); whether that changed it. Not published: see [`Client::remember_change`].
+    fn take_own_change(&mut self, room: &str, change: &Change, at: i64) -> bool {
+        match change {
             Change::Edit { id, text } => {
                 let list = self.history.get_or_default(room.to_owned());
                 let Some(old) = list.iter().find(|p| p.id == *id && !p.deleted) else {
-                    return;
+                    return false;
                 };
                 let edited = Payload {
                     text: text.clone(),
@@ -807,7 +815,7 @@ impl Client {
             Change::Delete { id } => {
                 let list = self.history.get_or_default(room.to_owned());
                 let Some(old) = list.iter().find(|p| p.id == *id) else {
-                    return;
+                    return false;
                 };
                 let gone = Payload {
                     id: old.id.clone(),
@@ -826,9 +834,6 @@ impl Client {
                     sent_at: at,
                 }],
             ),
-        };
-        if changed {
-            self.save_history(room, now);
         }
     }
 
@@ -1228,7 +1233,10 @@ impl Client {
                                 std::slice::from_ref(p),
                             );
                         }
-                        Body::Change(change, at) => self.note_own_change(room, change, *at),
+                        Body::Change(change, at) => {
+                            // Made in another tab, which published it: this tab's copy only.
+                            self.take_own_change(room, change, *at);
+                        }
                         _ => {}
                     }
                 }
@@ -1430,47 +1438,6 @@ impl Client {
             req: answer.req,
             answer: answer.error.map_or(Ok(answer.more), Err),
         });
-    }
-
-    /// An own change made in another tab: this tab's copy of the user's history takes it (not published: the
-    /// tab that made it did).
-    fn note_own_change(&mut self, room: &str, change: &Change, at: i64) {
-        match change {
-            Change::Edit { id, text } => {
-                let list = self.history.get_or_default(room.to_owned());
-                if let Some(old) = list.iter().find(|p| p.id == *id && !p.deleted) {
-                    let edited = Payload {
-                        text: text.clone(),
-                        edited: Some(at),
-                        ..old.clone()
-                    };
-                    merge(list, &[edited]);
-                }
-            }
-            Change::Delete { id } => {
-                let list = self.history.get_or_default(room.to_owned());
-                if let Some(old) = list.iter().find(|p| p.id == *id) {
-                    let gone = Payload {
-                        id: old.id.clone(),
-                        sent_at: old.sent_at,
-                        deleted: true,
-                        ..Payload::default()
-                    };
-                    merge(list, &[gone]);
-                }
-            }
-            Change::React { to, emoji, on } => {
-                merge_reactions(
-                    self.reactions.get_or_default(room.to_owned()),
-                    &[Reacted {
-                        to: to.clone(),
-                        emoji: emoji.clone(),
-                        on: *on,
-                        sent_at: at,
-                    }],
-                );
-            }
-        }
     }
 
     fn on_chat_message(
