@@ -1238,7 +1238,7 @@ impl App {
             self.opened = false;
         } else {
             match deadline {
-                Some(at) => self.arm(Timer::Session, at),
+                Some(at) => self.arm_by(Timer::Session, at),
                 None => self.disarm(Timer::Session),
             }
         }
@@ -1385,6 +1385,15 @@ impl App {
         if self.armed.get(&timer) != Some(&at) {
             self.armed.insert(timer, at);
             self.out.push_back(Output::SetTimer(timer, at));
+        }
+    }
+
+    /// Arms `timer` for `at` at the latest: one armed sooner stays, fires early, finds nothing due and is armed
+    /// again. The session's deadline (its next keep-alive) moves later with every packet it sends: moving the
+    /// timer each time cost the browser a timer set and cleared per message received.
+    fn arm_by(&mut self, timer: Timer, at: Millis) {
+        if self.armed.get(&timer).is_none_or(|&armed| armed > at) {
+            self.arm(timer, at);
         }
     }
 
@@ -2948,6 +2957,70 @@ mod tests {
         assert_eq!(s.app.title(), "(1) #general · mqtt-chat");
         s.handle(Input::Visible(true)).unwrap();
         assert_eq!(s.app.title(), "#general · mqtt-chat");
+    }
+
+    #[test]
+    fn a_stream_of_messages_sets_the_session_timer_once_and_it_still_keeps_the_connection_alive() {
+        let mut s = Shell::new("ws://a:1", SortedMap::default());
+        join(&mut s, "alice");
+        let armed = *s
+            .timers
+            .get(&Timer::Session)
+            .expect("the keep-alive is armed");
+        // Every message acknowledged (a PUBACK sent) moves the session's next keep-alive later; the timer
+        // armed before it stays.
+        let mut timers = 0;
+        for n in 1..=50u16 {
+            s.env = env(s.env.now + 10);
+            let msg = format!(r#"{{"id":"b{n}","text":"hi","sent_at":1700000000000}}"#);
+            let mut bytes = Vec::new();
+            Packet::Publish(mqtt::Publish {
+                dup: false,
+                qospid: mqtt::QosPid::AtLeastOnce(Pid::new(n).unwrap()),
+                retain: false,
+                topic: mqtt::TopicName::new("chat/rooms/general/messages/bob").unwrap(),
+                payload: msg.as_bytes(),
+            })
+            .encode(&mut bytes)
+            .unwrap();
+            s.app.handle(Input::Bytes(&bytes), s.env).unwrap();
+            while let Some(out) = s.app.poll_output() {
+                match out {
+                    Output::SetTimer(Timer::Session, _) | Output::CancelTimer(Timer::Session) => {
+                        timers += 1
+                    }
+                    Output::SetTimer(t, at) => {
+                        s.timers.insert(t, at);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(texts(&s, &Conversation::Room("general".into())).len(), 50);
+        assert_eq!(
+            timers, 0,
+            "the session timer was moved for messages received"
+        );
+        // It fires early: nothing is due, and it is armed again for the keep-alive now due; then that one
+        // pings the broker.
+        let fire = |s: &mut Shell, at: Millis| {
+            s.env = env(at);
+            s.app.handle(Input::Timer(Timer::Session), s.env).unwrap();
+            let (mut pinged, mut next) = (false, None);
+            while let Some(out) = s.app.poll_output() {
+                match out {
+                    Output::Send(bytes) => pinged |= bytes == [0xC0, 0],
+                    Output::SetTimer(Timer::Session, at) => next = Some(at),
+                    _ => {}
+                }
+            }
+            (pinged, next)
+        };
+        let (pinged, again) = fire(&mut s, armed);
+        assert!(!pinged, "a ping before it was due");
+        let again = again.expect("armed again");
+        assert!(again > armed, "{again} > {armed}");
+        assert!(fire(&mut s, again).0, "no ping when it was due");
     }
 
     #[test]
