@@ -412,7 +412,7 @@ async function clusterJoined(brokers) {
 
 // ---- app ----------------------------------------------------------------------------------
 
-/** Build the app with trunk (release, offline) unless E2E_NO_BUILD; returns the dist dir. */
+/** Build the release app (scripts/build) unless E2E_NO_BUILD; returns the dist dir. */
 export async function buildApp() {
   if (process.env.E2E_NO_BUILD) {
     const dist = path.resolve(ROOT, process.env.E2E_DIST ?? 'dist');
@@ -422,12 +422,12 @@ export async function buildApp() {
   }
   const temporary = !process.env.E2E_DIST;
   const dist = temporary ? makeTempDir('mqtt-chat-dist-') : path.resolve(ROOT, process.env.E2E_DIST);
-  log(`trunk build --release into ${dist} ...`);
+  log(`scripts/build ${dist} ...`);
   const t0 = Date.now();
   const { code, output } = await run(
-    'trunk',
-    ['build', '--release', '--offline', '--dist', dist],
-    { name: 'trunk', timeoutMs: 30 * 60_000, env: { NO_COLOR: 'true' } },
+    path.join(ROOT, 'scripts', 'build'),
+    [dist],
+    { name: 'build', timeoutMs: 30 * 60_000, env: { NO_COLOR: 'true' } },
   );
   if (code !== 0) {
     if (temporary) removeTempDir(dist);

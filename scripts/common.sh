@@ -30,3 +30,27 @@ lock_wasm_bindgen() {
 port_in_use() {
     ss -ltnH "sport = :$1" 2>/dev/null | grep -q .
 }
+
+# The release page's size-first build (scripts/build): the standard library rebuilt with the app
+# (`-Zbuild-std`), panics as a bare trap (`panic=immediate-abort`: no messages, no formatting, no unwinding
+# tables), no source locations and no `Debug` output in the wasm. These are unstable options: the nightly
+# toolchain is pinned, so a new nightly cannot change them under us. scripts/install sets it up (with its
+# rust-src); without it the stable toolchain builds the same page, larger (README "Performance").
+NIGHTLY="nightly-2026-05-19"
+SMALL_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/small"
+
+# Whether the pinned nightly and its standard library's sources are installed.
+small_build_ready() {
+    local sysroot
+    sysroot="$(rustup run "$NIGHTLY" rustc --print sysroot 2>/dev/null)" &&
+        [[ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]]
+}
+
+# The environment of a size-first cargo build for wasm32 (cargo fetch or build; trunk passes it on).
+small_build_env() {
+    export RUSTUP_TOOLCHAIN="$NIGHTLY"
+    export CARGO_UNSTABLE_BUILD_STD="std,panic_abort"
+    # Its own target directory: the stable builds (tests, clippy, the dev loop) keep theirs.
+    export CARGO_TARGET_DIR="$SMALL_TARGET_DIR"
+    export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
+}
