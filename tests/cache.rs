@@ -375,6 +375,30 @@ async fn two_thousand_rows_are_written_in_one_batch() {
     assert_eq!(newest.messages[0].id, "m1999");
 }
 
+/// A batch is placed a hundred writes at a time (each chunk when the one before succeeded): the writes still
+/// apply in order, across chunks, in one transaction.
+#[wasm_bindgen_test]
+async fn a_batch_placed_in_chunks_applies_in_order() {
+    let cache = open().await;
+    let user = user("chunks");
+    let now = 1_760_000_000_000;
+    let mut writes = vec![conversation("#c", "{}")];
+    writes.extend((0..250).map(|i| Write::Put(row("#c", now + i, &format!("m{i}")))));
+    // In later chunks: m0 deleted, m1 replaced, m0 put back and deleted again.
+    writes.push(Write::Delete(row("#c", now, "m0").key()));
+    let mut replaced = row("#c", now + 1, "m1");
+    replaced.value = r#"{"text":"again"}"#.into();
+    writes.push(Write::Put(replaced.clone()));
+    writes.push(Write::Put(row("#c", now, "m0")));
+    writes.push(Write::Delete(row("#c", now, "m0").key()));
+    write(&cache, &user, writes).await;
+
+    let loaded = load(&cache, &user, 1000).await;
+    assert_eq!(loaded.messages.len(), 249);
+    assert!(loaded.messages.iter().all(|r| r.id != "m0"));
+    assert_eq!(loaded.messages.last(), Some(&replaced));
+}
+
 #[wasm_bindgen_test]
 async fn an_empty_batch_commits() {
     let cache = open().await;

@@ -307,41 +307,9 @@ impl Cache {
             .into_iter()
             .filter(|s| touches(s))
             .collect();
+        let (user, writes) = (Rc::<str>::from(user), Rc::new(writes));
         self.run(&stores, IdbTransactionMode::Readwrite, on_done, |tx| {
-            for write in &writes {
-                match write {
-                    Write::Put(row) => {
-                        tx.store(MESSAGES)?.put_with_key(
-                            &row.value.as_str().into(),
-                            &message_key(user, &row.key()),
-                        )?;
-                    }
-                    Write::Delete(key) => {
-                        tx.store(MESSAGES)?.delete(&message_key(user, key))?;
-                    }
-                    Write::PutConversation {
-                        conversation,
-                        value,
-                    } => {
-                        tx.store(CONVERSATIONS)?.put_with_key(
-                            &value.as_str().into(),
-                            &Array::of2(&user.into(), &conversation.into()),
-                        )?;
-                    }
-                    Write::DeleteConversation(conversation) => {
-                        tx.store(CONVERSATIONS)?
-                            .delete(&Array::of2(&user.into(), &conversation.into()))?;
-                        tx.store(MESSAGES)?
-                            .delete(&conversation_range(user, conversation)?)?;
-                    }
-                    Write::SetAside(row) => {
-                        let key = message_key(user, &row.key());
-                        tx.store(UNREADABLE)?
-                            .put_with_key(&row.value.as_str().into(), &key)?;
-                        tx.store(MESSAGES)?.delete(&key)?;
-                    }
-                }
-            }
+            place(tx, &user, &writes, 0)?;
             Ok(|result| result)
         });
     }
@@ -402,6 +370,60 @@ impl Cache {
             tx,
             failed: Rc::default(),
         })
+    }
+}
+
+/// At most this many writes are placed in one task. A batch of thousands (a flood in a busy room) is placed
+/// a chunk at a time, the next when the last request of the one before has succeeded: still one transaction
+/// (it stays active in its requests' callbacks), and no task of the page spends long on it.
+const PER_TASK: usize = 100;
+
+/// Places `writes[from..]` in `tx`, PER_TASK of them now and the rest as the requests before them succeed.
+/// A request the browser refuses later aborts the transaction, as one refused now does.
+fn place(tx: &Tx, user: &Rc<str>, writes: &Rc<Vec<Write>>, from: usize) -> Result<(), JsValue> {
+    let end = from.saturating_add(PER_TASK).min(writes.len());
+    let mut last = None;
+    for write in writes.get(from..end).unwrap_or_default() {
+        last = Some(place_one(tx, user, write)?);
+    }
+    if let (Some(request), true) = (last, end < writes.len()) {
+        let (tx, user, writes) = (tx.clone(), Rc::clone(user), Rc::clone(writes));
+        let next = Closure::once_into_js(move || {
+            if let Err(e) = place(&tx, &user, &writes, end) {
+                tx.fail(&e);
+            }
+        });
+        request.set_onsuccess(Some(next.unchecked_ref()));
+    }
+    Ok(())
+}
+
+/// Places one write; the request placed last.
+fn place_one(tx: &Tx, user: &str, write: &Write) -> Result<IdbRequest, JsValue> {
+    match write {
+        Write::Put(row) => tx
+            .store(MESSAGES)?
+            .put_with_key(&row.value.as_str().into(), &message_key(user, &row.key())),
+        Write::Delete(key) => tx.store(MESSAGES)?.delete(&message_key(user, key)),
+        Write::PutConversation {
+            conversation,
+            value,
+        } => tx.store(CONVERSATIONS)?.put_with_key(
+            &value.as_str().into(),
+            &Array::of2(&user.into(), &conversation.into()),
+        ),
+        Write::DeleteConversation(conversation) => {
+            tx.store(CONVERSATIONS)?
+                .delete(&Array::of2(&user.into(), &conversation.into()))?;
+            tx.store(MESSAGES)?
+                .delete(&conversation_range(user, conversation)?)
+        }
+        Write::SetAside(row) => {
+            let key = message_key(user, &row.key());
+            tx.store(UNREADABLE)?
+                .put_with_key(&row.value.as_str().into(), &key)?;
+            tx.store(MESSAGES)?.delete(&key)
+        }
     }
 }
 
