@@ -217,6 +217,32 @@ impl Drop for Listener {
     }
 }
 
+/// Calls `f` whenever `element`'s size changes (and once when it starts), until dropped: a `ResizeObserver`,
+/// whose callbacks run after the browser laid the page out, before it paints. Reading layout there costs
+/// nothing more; reading it after changing the page anywhere else makes the browser lay it out again.
+pub struct Resized {
+    observer: web_sys::ResizeObserver,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Resized {
+    pub fn observe(element: &web_sys::Element, f: impl FnMut() + 'static) -> Option<Self> {
+        let callback = Closure::<dyn FnMut()>::new(f);
+        let observer = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+        observer.observe(element);
+        Some(Self {
+            observer,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for Resized {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
 /// What a [`Socket`] reports.
 pub enum SocketEvent<'a> {
     Opened,

@@ -12,12 +12,18 @@ use crate::chat::client::too_large;
 use crate::chat::layout::{arrived_since, continues, first_new};
 use crate::chat::model::Item;
 use crate::chat::names::display;
-use crate::chat::{App, ChatMessage, Content, Delivery};
+use crate::chat::{App, ChatMessage, Content, Conversation, Delivery};
 
 /// How many of the newest messages the list draws; "Show earlier messages" draws this many more each time.
 ///
 /// A busy room holds thousands: drawing them all makes every new message cost as much as the whole room.
 const WINDOW: usize = 100;
+
+/// While the reader follows the newest messages, at most this many that arrived together are drawn at once:
+/// a flood draws its newest lines and the window's older lines come back this many per frame after it, so
+/// a frame's work stays bounded however many messages arrived since the last one (what scrolls past within a
+/// frame was never readable anyway).
+const DRAW_AT_ONCE: usize = 10;
 
 /// Within this many pixels of the bottom the reader follows new messages.
 const NEAR_BOTTOM_PX: i32 = 160;
@@ -122,15 +128,37 @@ pub fn MessageList() -> impl IntoView {
         conversation.track();
         picking.0.set(None);
     });
+    // While following: how many of the newest messages are drawn (WINDOW, or fewer during a flood), and how
+    // many the conversation had when last drawn (a flood is more than DRAW_AT_ONCE arrived since).
+    let span = StoredValue::new(WINDOW);
+    let drawn_len = StoredValue::new(None::<(Conversation, usize)>);
+    // Whether a flood was drawn since the window last grew back; the trigger that grows it.
+    let flooding = StoredValue::new(false);
+    let grow = Trigger::new();
     // The index of the first message drawn, and the lines drawn.
     let window = Memo::new(move |_| {
         let from = start.get();
+        grow.track();
         state.app.with(|app| {
             let m = app.model();
             let all = m.messages(m.current());
+            let len = all.len();
+            let before = drawn_len
+                .try_update_value(|d| d.replace((m.current().clone(), len)))
+                .flatten();
+            match before {
+                Some((conv, n)) if conv == *m.current() => {
+                    if len.saturating_sub(n) > DRAW_AT_ONCE {
+                        span.set_value(DRAW_AT_ONCE);
+                        flooding.set_value(true);
+                    }
+                }
+                // Another conversation: its window is drawn whole.
+                _ => span.set_value(WINDOW),
+            }
             let from = from
-                .unwrap_or_else(|| all.len().saturating_sub(WINDOW))
-                .min(all.len());
+                .unwrap_or_else(|| len.saturating_sub(span.get_value()))
+                .min(len);
             let new_at = first_new(all, m.me(), m.new_since(m.current()));
             (from, lines_of(app, all, from, new_at))
         })
@@ -206,10 +234,33 @@ pub fn MessageList() -> impl IntoView {
         }
         follow();
     };
+    // After a conversation is drawn: once, however often it changed in the frame.
+    let drawn_armed = StoredValue::new(false);
+    let after_drawn = move || {
+        if !drawn_armed.get_value() {
+            drawn_armed.set_value(true);
+            crate::net::next_frame(move || {
+                drawn_armed.set_value(false);
+                drawn();
+            });
+        }
+    };
+    // New lines: while following, the view goes to the bottom once the browser has laid them out (not before,
+    // which would make it lay the list out twice a frame).
+    let resized = StoredValue::new_local(None::<crate::net::Resized>);
+    Effect::new(move || {
+        if let Some(ol) = lines.get() {
+            resized.set_value(crate::net::Resized::observe(&ol, follow));
+        }
+    });
+    // After a flood, the window's older lines come back, DRAW_AT_ONCE a frame once a frame passed without one.
+    let regrowing = StoredValue::new(false);
     Effect::new(move || {
         window.track();
-        // After the list is drawn.
-        crate::net::next_frame(drawn);
+        if span.get_value() < WINDOW && !regrowing.get_value() {
+            regrowing.set_value(true);
+            regrow(span, flooding, regrowing, grow);
+        }
     });
     // The message last revealed, marked until its timer ends.
     let marked = StoredValue::new_local(None::<(Element, Timeout)>);
@@ -243,12 +294,12 @@ pub fn MessageList() -> impl IntoView {
     };
     // Another conversation opens from the bottom (or its divider); a message asked for is drawn (the window
     // widened to it), then shown, once its conversation is on screen.
-    Effect::new(move |shown: Option<crate::chat::Conversation>| {
+    Effect::new(move |shown: Option<Conversation>| {
         let conv = conversation.get();
         if shown.as_ref() != Some(&conv) {
             start.set(None);
             opened.set_value(true);
-            crate::net::next_frame(drawn);
+            after_drawn();
         }
         let asked = state.reveal.with(|r| match r {
             Some((c, sender, id)) if *c == conv => Some((sender.clone(), id.clone())),
@@ -385,6 +436,27 @@ pub fn MessageList() -> impl IntoView {
         </div>
         <p class="typing" aria-live="polite">{typing}</p>
     }
+}
+
+/// Grows the window by DRAW_AT_ONCE lines at the next frame, or waits a frame more if a flood was drawn
+/// since the last; until it is whole again.
+fn regrow(
+    span: StoredValue<usize>,
+    flooding: StoredValue<bool>,
+    armed: StoredValue<bool>,
+    grow: Trigger,
+) {
+    crate::net::next_frame(move || {
+        if span.get_value() >= WINDOW {
+            armed.set_value(false);
+        } else if flooding.try_update_value(std::mem::take).unwrap_or(false) {
+            regrow(span, flooding, armed, grow);
+        } else {
+            armed.set_value(false);
+            span.set_value((span.get_value() + DRAW_AT_ONCE).min(WINDOW));
+            grow.notify();
+        }
+    });
 }
 
 /// The drawn line of the message `(sender, id)`, found by its data attributes (not by a selector made of
@@ -791,17 +863,37 @@ fn local_day(ms: i64) -> String {
 }
 
 fn format_day(ms: i64) -> String {
-    let options = js_sys::Object::new();
-    for (k, v) in [
-        ("weekday", "long"),
-        ("year", "numeric"),
-        ("month", "long"),
-        ("day", "numeric"),
-    ] {
-        // Setting a property on a plain object does not fail; if it did, the day would show in the default form.
-        js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
-    }
-    String::from(date(ms).to_locale_date_string("default", &options))
+    DAY_FORMAT.with(|format| {
+        // A formatter's `format` returns a string for a date; if it did not, the day would show empty.
+        format
+            .call1(&wasm_bindgen::JsValue::NULL, &date(ms))
+            .ok()
+            .and_then(|day| day.as_string())
+            .unwrap_or_default()
+    })
+}
+
+thread_local! {
+    /// The reader's day format, made once: making one costs the browser tens of milliseconds the first
+    /// time (its locale data), and each `toLocaleDateString` with options makes one.
+    static DAY_FORMAT: js_sys::Function = {
+        let options = js_sys::Object::new();
+        for (k, v) in [
+            ("weekday", "long"),
+            ("year", "numeric"),
+            ("month", "long"),
+            ("day", "numeric"),
+        ] {
+            // Setting a property on a plain object does not fail; if it did, the day would show in the default form.
+            js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
+        }
+        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).format()
+    };
+}
+
+/// Makes the day format before the first message needs it: called while the page is idle at start.
+pub fn prepare_day_format() {
+    DAY_FORMAT.with(|_| {});
 }
 
 fn iso_time(ms: i64) -> String {

@@ -470,6 +470,8 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(Draft::default());
     state.open_cache();
+    // While the name form shows, not as the first message is drawn.
+    net::soon(messages::prepare_day_format);
 
     // Page-level listeners and timers, alive as long as the app.
     let keep = StoredValue::new_local(Vec::<Listener>::new());
