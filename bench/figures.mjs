@@ -244,6 +244,46 @@ export async function bigRoom(env, kind, { total, chunk, appends, timeoutMs }) {
 }
 
 /**
+ * Ours only: the time from navigation to the messages kept on the device drawn. A tab joins a room and takes
+ * `count` messages (what the device keeps of a conversation: 500); then the same tab (its browser context
+ * keeps IndexedDB and the stored name) loads the page again with a broker address where nothing listens, so
+ * that what it draws can only come from the device. Returns ms from navigation start to the newest message
+ * drawn, and to the page's first message drawn.
+ */
+export async function cached(env, kind, count) {
+  const room = `ca-${nonce()}`;
+  const page = await openTab(env, kind, `ca${nonce()}`, room);
+  const prefix = `ca-${nonce()}`;
+  try {
+    await flood(publishArgs(env, room, count, prefix));
+    const g = await waitForGroup(page, prefix, count);
+    if (!g.complete) return { complete: false };
+    // The device's writes are batched (250 ms) and then committed: give them time.
+    await sleep(2000);
+    const dead = new URL(kind.url);
+    dead.searchParams.set('broker', 'ws://127.0.0.1:9');
+    await page.goto(`${dead}#${room}`);
+    const newest = `${prefix} ${count - 1}`;
+    await page.waitForFunction((t) => window.__bench.seen.has(t), newest, { timeout: 30_000 });
+    const t = await page.evaluate((t) => ({
+      origin: performance.timeOrigin,
+      newest: window.__bench.seen.get(t),
+      first: Math.min(...window.__bench.seen.values()),
+      connected: window.__bench.connectedAt,
+    }), newest);
+    return {
+      complete: true,
+      newestMs: t.newest - t.origin,
+      firstMs: t.first - t.origin,
+      connected: t.connected !== null,
+      visibility: await visibility(page),
+    };
+  } finally {
+    await close(page);
+  }
+}
+
+/**
  * A fresh tab (new browser context: nothing cached) loads the page and joins at once (page.mjs' autoJoin).
  * Returns ms from navigation start to the login form being there and to "Connected" (our app says so once
  * its subscriptions are granted; the reference once its SUBACK arrived), and every file it loaded.

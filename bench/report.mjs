@@ -37,6 +37,7 @@ export function summarize(results) {
     const samples = lat.flatMap((r) => r.samples);
     const ing = runs('ingest', id);
     const rooms = runs('room', id);
+    const cache = runs('cached', id);
     const files = loads[0]?.files ?? [];
     const appends = rooms.flatMap((r) => r.append?.samples ?? []);
     const longest = (rs) => {
@@ -71,6 +72,14 @@ export function summarize(results) {
             emptyTotal: median(rooms.map((r) => r.memoryEmpty.jsHeap + r.memoryEmpty.wasm)),
           }
         : null,
+      cached: cache.length
+        ? {
+            complete: cache.every((r) => r.complete),
+            newestMs: median(cache.filter((r) => r.complete).map((r) => r.newestMs)),
+            firstMs: median(cache.filter((r) => r.complete).map((r) => r.firstMs)),
+            runs: cache.length,
+          }
+        : null,
       hidden: results.runs.filter((r) => r.page === id).some((r) => [r.visibility].flat().some((v) => v && v !== 'visible')),
     };
   };
@@ -96,7 +105,7 @@ export function table(results) {
   const ok = (value, test) => (value === null || value === undefined ? null : test(value));
 
   if (o.transfer && r.transfer) {
-    row('transfer, gzip -9 (KB)', fmt(o.transfer.gzip / KB), fmt(r.transfer.gzip / KB), times(ratio(o.transfer.gzip, r.transfer.gzip)), 'ours ≤ 64 KB', o.transfer.gzip <= 64 * KB);
+    row('transfer, gzip -9 (KB)', fmt(o.transfer.gzip / KB), fmt(r.transfer.gzip / KB), times(ratio(o.transfer.gzip, r.transfer.gzip)), 'ours ≤ 100 KB', o.transfer.gzip <= 100 * KB);
     row('transfer, brotli 11 (KB)', fmt(o.transfer.brotli / KB), fmt(r.transfer.brotli / KB), times(ratio(o.transfer.brotli, r.transfer.brotli)));
     row('transfer, as served (KB)', fmt(o.transfer.raw / KB), fmt(r.transfer.raw / KB), times(ratio(o.transfer.raw, r.transfer.raw)));
   }
@@ -120,8 +129,8 @@ export function table(results) {
       `${fmt(100 * on, 2)} %`,
       `${fmt(100 * ratio(r.ingest.rate, s.native.rate), 2)} %`,
       '',
-      'ours ≥ 80 %',
-      ok(on, (x) => x >= 0.8),
+      'ours ≥ 10 %',
+      ok(on, (x) => x >= 0.1),
     );
     const task = (p) => (p.ingest.longestTask === null ? 'n/a' : p.ingest.longestTask === 0 ? 'none ≥ 50' : fmt(p.ingest.longestTask, 0));
     row('ingest: longest main-thread task (ms)', task(o), task(r), '', 'ours ≤ 50 ms', ok(o.ingest.longestTask, (x) => x <= 50));
@@ -133,11 +142,22 @@ export function table(results) {
     const task = (p) => (p.room.longestTask === null ? 'n/a' : p.room.longestTask === 0 ? 'none ≥ 50' : fmt(p.room.longestTask, 0));
     row(`${n}-message room: longest main-thread task while filling (ms)`, task(o), task(r), '');
     const ap = ratio(o.room.appendP50, r.room.appendP50);
-    row(`${n}-message room: append one more, frame → rendered, median (ms)`, fmt(o.room.appendP50, 2), fmt(r.room.appendP50, 2), times(ap), 'ours ≤ 4 ms', ok(o.room.appendP50, (x) => x <= 4));
+    row(`${n}-message room: append one more, frame → rendered, median (ms)`, fmt(o.room.appendP50, 2), fmt(r.room.appendP50, 2), times(ap), 'ours ≤ 2 ms', ok(o.room.appendP50, (x) => x <= 2));
     row(`${n}-message room: append one more, max of ${o.room.appends} (ms)`, fmt(o.room.appendMax, 2), fmt(r.room.appendMax, 2), times(ratio(o.room.appendMax, r.room.appendMax)));
-    row(`${n}-message room: JS heap + wasm memory (MB)`, fmt(o.room.total / MB), fmt(r.room.total / MB), times(ratio(o.room.total, r.room.total)), 'ours ≤ 30 MB', o.room.complete ? o.room.total <= 30 * MB : null);
+    row(`${n}-message room: JS heap + wasm memory (MB)`, fmt(o.room.total / MB), fmt(r.room.total / MB), times(ratio(o.room.total, r.room.total)), 'ours ≤ 20 MB', o.room.complete ? o.room.total <= 20 * MB : null);
     row('… of which JS heap / wasm memory (MB)', `${fmt(o.room.jsHeap / MB)} / ${fmt(o.room.wasm / MB)}`, `${fmt(r.room.jsHeap / MB)} / ${fmt(r.room.wasm / MB)}`, '');
     row('… the same tab in an empty room (MB)', fmt(o.room.emptyTotal / MB), fmt(r.room.emptyTotal / MB), times(ratio(o.room.emptyTotal, r.room.emptyTotal)));
+  }
+  if (o.cached) {
+    const c = o.cached;
+    const n = results.config.cached.toLocaleString('en-US');
+    row(
+      `reload → ${n} messages on the device drawn, broker unreachable (ms, newest / first, median of ${c.runs})`,
+      c.complete ? `${fmt(c.newestMs)} / ${fmt(c.firstMs)}` : 'not drawn',
+      '—',
+      '',
+      'reported',
+    );
   }
   const m = results.machine;
   const lines = [

@@ -13,6 +13,7 @@
 //   BENCH_ROOM_TIMEOUT=300   seconds a page may take to render the big room before it is given up
 //   BENCH_APPENDS=20         messages appended to the big room, one at a time
 //   BENCH_LOADS=5            page loads per page and round
+//   BENCH_CACHED=500         ours only: messages on the device, drawn again after a reload (0: skip)
 //   E2E_NO_BUILD=1 / --no-build, E2E_DIST, CHROMIUM: as for the end-to-end suite (end2end/harness.mjs)
 
 import { spawnSync } from 'node:child_process';
@@ -20,7 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildApp, launchBrowser, log, ROOT, run, serve, startBroker } from '../end2end/harness.mjs';
-import { FLOOD, bigRoom, ingest, interop, latency, load, nativeIngest, sizes } from './figures.mjs';
+import { FLOOD, bigRoom, cached, ingest, interop, latency, load, nativeIngest, sizes } from './figures.mjs';
 import { table } from './report.mjs';
 
 const BENCH = path.dirname(new URL(import.meta.url).pathname);
@@ -46,6 +47,7 @@ const config = {
   roomTimeoutMs: int('BENCH_ROOM_TIMEOUT', 300) * 1000,
   appends: Math.max(1, int('BENCH_APPENDS', 20)),
   loads: int('BENCH_LOADS', 5),
+  cached: int('BENCH_CACHED', 500),
 };
 
 const started = Date.now();
@@ -89,6 +91,8 @@ try {
     for (const kind of kinds) {
       for (let i = 0; i < config.loads; i++) record('load', kind.id, round, await load(env, kind));
     }
+    // The reference keeps nothing on the device: ours only.
+    if (config.cached > 0) record('cached', ours.id, round, await cached(env, ours, config.cached));
     for (const kind of kinds) {
       if (perRound > 0) record('latency', kind.id, round, await latency(env, kind, perRound));
       log(`  latency ${kind.id} done`);
