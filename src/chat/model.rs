@@ -122,6 +122,8 @@ pub struct Model {
     muted: SortedMap<String, Vec<Arc<Item>>>,
     /// Every name seen (senders and people online), by [`names::skeleton`]: the names that look alike.
     lookalikes: SortedMap<String, Vec<String>>,
+    /// How many names `lookalikes` holds: what a name's mark depends on ([`Model::names_seen`]).
+    names_seen: u32,
     /// A presence was ignored because [`MAX_PEOPLE`] people are online already.
     people_capped: bool,
     /// The name [`Model::saw`] last recorded.
@@ -150,6 +152,7 @@ impl Model {
             next_seq: 0,
             muted: SortedMap::default(),
             lookalikes: SortedMap::default(),
+            names_seen: 0,
             people_capped: false,
             last_seen: String::new(),
             added: Vec::new(),
@@ -641,6 +644,12 @@ impl Model {
         names::suspicion(name, same.iter().map(String::as_str))
     }
 
+    /// Changes whenever a name is seen for the first time: [`Model::suspicion`] of any name can only change
+    /// then (a view redraws the marks on that, not on every message).
+    pub fn names_seen(&self) -> u32 {
+        self.names_seen
+    }
+
     /// Whether more people are online than the model keeps ([`MAX_PEOPLE`]).
     pub fn people_capped(&self) -> bool {
         self.people_capped
@@ -659,6 +668,7 @@ impl Model {
         let same = self.lookalikes.get_or_default(skeleton);
         if !same.iter().any(|n| n == name) {
             same.push(name.to_owned());
+            self.names_seen += 1;
         }
     }
 
@@ -906,6 +916,12 @@ mod tests {
             0,
         );
         assert_eq!(m.suspicion(fake), None, "alone it is a name like any other");
+        let seen = m.names_seen();
+        m.apply(
+            &ChatEvent::Message(msg(room("general"), fake, "2", 2, true)),
+            0,
+        );
+        assert_eq!(m.names_seen(), seen, "a name seen before changes no mark");
         m.apply(
             &ChatEvent::Presence {
                 user: "alice".into(),
@@ -921,6 +937,11 @@ mod tests {
         assert_eq!(
             m.suspicion(fake),
             Some(Suspicion::LooksLike("alice".into()))
+        );
+        assert_ne!(
+            m.names_seen(),
+            seen,
+            "a new name may change the marks: the view asks again"
         );
         assert_eq!(m.suspicion("alice"), None);
         assert!(m.suspicion("eve\u{202E}").is_some());

@@ -40,6 +40,8 @@ pub struct ChatState {
     /// A message to show in its conversation, (conversation, sender, id): the message list draws it, scrolls
     /// to it and marks it once that conversation is on screen, then clears this.
     pub reveal: RwSignal<Option<(Conversation, String, String)>>,
+    /// Changes when a name is first seen ([`Model::names_seen`]): what each name's look-alike mark depends on.
+    pub names_seen: Memo<u32>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     timers: StoredValue<SortedMap<Timer, gloo_timers::callback::Timeout>, LocalStorage>,
     /// How the view hears of changes in this animation frame.
@@ -93,8 +95,10 @@ impl ChatState {
             None,
         );
         let conversation = Conversation::from_fragment(&net::fragment());
+        let app = RwSignal::new(App::new(stored, brokers, conversation));
         Self {
-            app: RwSignal::new(App::new(stored, brokers, conversation)),
+            app,
+            names_seen: Memo::new(move |_| app.with(|a| a.model().names_seen())),
             clock: RwSignal::new(net::wall()),
             panel_open: RwSignal::new(false),
             reveal: RwSignal::new(None),
