@@ -47,6 +47,11 @@ small_build_ready() {
         [[ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]]
 }
 
+# Whether scripts/build builds size first: the pinned nightly is there and MQTT_CHAT_STABLE=1 does not say no.
+small_build_chosen() {
+    [[ "${MQTT_CHAT_STABLE:-}" != 1 ]] && small_build_ready
+}
+
 # The environment of a size-first cargo build for wasm32 (cargo fetch or build; trunk passes it on).
 small_build_env() {
     export RUSTUP_TOOLCHAIN="$NIGHTLY"
