@@ -1,4 +1,4 @@
-// The benchmark (scripts/bench; README "Performance"): the release app against a reference chat page on
+// The benchmark (scripts/bench; docs/performance.md): the release app against a reference chat page on
 // mqtt.js (bench/reference/), in one headless Chromium against one Mosquitto, alternating the two pages
 // run by run. Prints a markdown table with the ratio ours / reference per figure and writes every sample
 // to target/bench/results-<time>.json (and latest.json, latest.md).
