@@ -22,8 +22,9 @@ use js_sys::Array;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
-    DomException, Event, IdbCursorWithValue, IdbDatabase, IdbKeyRange, IdbObjectStore,
-    IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent,
+    DomException, Event, IdbCursorDirection, IdbCursorWithValue, IdbDatabase, IdbKeyRange,
+    IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+    IdbVersionChangeEvent,
 };
 
 use crate::chat::cache::{CacheError, Loaded, Row, RowKey, Write};
@@ -189,10 +190,43 @@ impl Cache {
         per_conversation: usize,
         on_done: impl FnOnce(Result<Loaded, CacheError>) + 'static,
     ) {
+        #[derive(Default)]
+        struct Found {
+            conversations: Vec<(String, String)>,
+            // A sorted list rather than a BTreeMap: the page has no B-tree code otherwise.
+            messages: SortedMap<String, Vec<Row>>,
+        }
         let found: Rc<RefCell<Found>> = Rc::default();
         let user = user.to_owned();
         let stores = [CONVERSATIONS, MESSAGES];
         self.run(&stores, IdbTransactionMode::Readonly, on_done, |tx| {
+            // One handler for every conversation's cursor: the row's key says which conversation it is in.
+            let on_message = Closure::<dyn FnMut(Event)>::new({
+                let tx = tx.clone();
+                let found = found.clone();
+                move |event: Event| {
+                    let Some(cursor) = cursor(&event) else {
+                        return;
+                    };
+                    match message(&cursor) {
+                        Ok(Some(row)) => {
+                            let mut found = found.borrow_mut();
+                            let rows = found.messages.get_or_default(row.conversation.clone());
+                            rows.push(row);
+                            if rows.len() >= per_conversation {
+                                return;
+                            }
+                        }
+                        // Not a row this module wrote: skipped, and not counted.
+                        Ok(None) => {}
+                        Err(e) => return tx.fail(&e),
+                    }
+                    if let Err(e) = cursor.continue_() {
+                        tx.fail(&e);
+                    }
+                }
+            });
+            let on_message_fn: js_sys::Function = on_message.as_ref().clone().unchecked_into();
             let on_conversation = Closure::<dyn FnMut(Event)>::new({
                 let tx = tx.clone();
                 let found = found.clone();
@@ -209,7 +243,13 @@ impl Cache {
                         let value = cursor.value()?.as_string();
                         if let (Some(conversation), Some(value)) = (conversation, value) {
                             if per_conversation > 0 {
-                                newest_rows(&tx, &user, &conversation, per_conversation, &found)?;
+                                let range = conversation_range(&user, &conversation)?;
+                                let request =
+                                    tx.store(MESSAGES)?.open_cursor_with_range_and_direction(
+                                        &range,
+                                        IdbCursorDirection::Prev,
+                                    )?;
+                                request.set_onsuccess(Some(&on_message_fn));
                             }
                             found.borrow_mut().conversations.push((conversation, value));
                         }
@@ -225,7 +265,7 @@ impl Cache {
                 .open_cursor_with_range(&user_range(&user)?)?;
             request.set_onsuccess(Some(on_conversation.as_ref().unchecked_ref()));
             Ok(move |result: Result<(), CacheError>| {
-                drop(on_conversation);
+                drop((on_conversation, on_message));
                 result.map(|()| {
                     let Found {
                         conversations,
@@ -331,57 +371,6 @@ impl Cache {
             failed: Rc::default(),
         })
     }
-}
-
-/// What a load has found so far.
-#[derive(Default)]
-struct Found {
-    conversations: Vec<(String, String)>,
-    // A sorted list rather than a BTreeMap: the page has no B-tree code otherwise.
-    messages: SortedMap<String, Vec<Row>>,
-}
-
-/// Reads the newest `count` message rows of `conversation` into `found`, newest first: every row of the
-/// conversation in two requests (its values, then its keys, in the same order), not a cursor stepping row by
-/// row, one task each (500 rows took about half a second). The device keeps about `count` rows of a
-/// conversation ([`crate::chat::cache::PER_CONVERSATION`]), so all of them is not many more.
-fn newest_rows(
-    tx: &Tx,
-    user: &str,
-    conversation: &str,
-    count: usize,
-    found: &Rc<RefCell<Found>>,
-) -> Result<(), JsValue> {
-    let range = conversation_range(user, conversation)?;
-    let store = tx.store(MESSAGES)?;
-    let values = store.get_all_with_key(&range)?;
-    let keys = store.get_all_keys_with_key(&range)?;
-    let (tx, found) = (tx.clone(), found.clone());
-    // Requests on one store succeed in the order they were placed: the values are there when the keys are.
-    let done = Closure::once_into_js({
-        let keys = keys.clone();
-        move || {
-            let (keys, values) = match (keys.result(), values.result()) {
-                (Ok(k), Ok(v)) => (Array::from(&k), Array::from(&v)),
-                (Err(e), _) | (_, Err(e)) => return tx.fail(&e),
-            };
-            let mut found = found.borrow_mut();
-            let mut rows = Vec::new();
-            for i in (0..keys.length().min(values.length())).rev() {
-                if rows.len() >= count {
-                    break;
-                }
-                // Not a row this module wrote: skipped, and not counted.
-                rows.extend(row(&keys.get(i), values.get(i)));
-            }
-            if let Some(first) = rows.first() {
-                let conversation = first.conversation.clone();
-                found.messages.get_or_default(conversation).extend(rows);
-            }
-        }
-    });
-    keys.set_onsuccess(Some(done.unchecked_ref()));
-    Ok(())
 }
 
 /// At most this many writes are placed in one task. A batch of thousands (a flood in a busy room) is placed
@@ -512,16 +501,21 @@ fn cursor(event: &Event) -> Option<IdbCursorWithValue> {
     request.result().ok()?.dyn_into().ok()
 }
 
-/// The message row of `key` and `value`; `None` if either is not of the shape this module writes.
-fn row(key: &JsValue, value: JsValue) -> Option<Row> {
-    let key = key.dyn_ref::<Array>()?;
-    Some(Row {
-        conversation: key.get(1).as_string()?,
-        sent_at: key.get(2).as_f64()? as i64,
-        sender: key.get(3).as_string()?,
-        id: key.get(4).as_string()?,
-        value: value.as_string()?,
-    })
+/// The message row under `cursor`; `None` if its key or value is not of the shape this module writes.
+fn message(cursor: &IdbCursorWithValue) -> Result<Option<Row>, JsValue> {
+    let (key, value) = (cursor.key()?, cursor.value()?);
+    let Some(key) = key.dyn_ref::<Array>() else {
+        return Ok(None);
+    };
+    Ok((|| {
+        Some(Row {
+            conversation: key.get(1).as_string()?,
+            sent_at: key.get(2).as_f64()? as i64,
+            sender: key.get(3).as_string()?,
+            id: key.get(4).as_string()?,
+            value: value.as_string()?,
+        })
+    })())
 }
 
 /// The cache's error for what the browser threw or reported; a full quota is a case of its own.
