@@ -308,9 +308,15 @@ impl Cache {
             .filter(|s| touches(s))
             .collect();
         let (user, writes) = (Rc::<str>::from(user), Rc::new(writes));
+        // The handlers that place the later chunks, owned by the transaction's completion handler and dropped
+        // with it (the transaction may end before they run: a refused request aborts it).
+        let chain = Chain::default();
         self.run(&stores, IdbTransactionMode::Readwrite, on_done, |tx| {
-            place(tx, &user, &writes, 0)?;
-            Ok(|result| result)
+            place(tx, &user, &writes, 0, &chain)?;
+            Ok(move |result| {
+                chain.borrow_mut().clear();
+                result
+            })
         });
     }
 
@@ -378,22 +384,42 @@ impl Cache {
 /// (it stays active in its requests' callbacks), and no task of the page spends long on it.
 const PER_TASK: usize = 100;
 
+/// The handlers of a chunked batch (see [`place`]).
+type Chain = Rc<RefCell<Vec<Closure<dyn FnMut()>>>>;
+
 /// Places `writes[from..]` in `tx`, PER_TASK of them now and the rest as the requests before them succeed.
-/// A request the browser refuses later aborts the transaction, as one refused now does.
-fn place(tx: &Tx, user: &Rc<str>, writes: &Rc<Vec<Write>>, from: usize) -> Result<(), JsValue> {
+/// A request the browser refuses later aborts the transaction, as one refused now does. The handler that
+/// places the next chunk goes into `chain`, which the transaction's completion handler empties.
+fn place(
+    tx: &Tx,
+    user: &Rc<str>,
+    writes: &Rc<Vec<Write>>,
+    from: usize,
+    chain: &Chain,
+) -> Result<(), JsValue> {
     let end = from.saturating_add(PER_TASK).min(writes.len());
     let mut last = None;
     for write in writes.get(from..end).unwrap_or_default() {
         last = Some(place_one(tx, user, write)?);
     }
     if let (Some(request), true) = (last, end < writes.len()) {
-        let (tx, user, writes) = (tx.clone(), Rc::clone(user), Rc::clone(writes));
-        let next = Closure::once_into_js(move || {
-            if let Err(e) = place(&tx, &user, &writes, end) {
-                tx.fail(&e);
+        let (tx, user, writes, later) = (
+            tx.clone(),
+            Rc::clone(user),
+            Rc::clone(writes),
+            Rc::clone(chain),
+        );
+        let mut placed = false;
+        let next = Closure::<dyn FnMut()>::new(move || {
+            // A request succeeds once; once is all this may place.
+            if !std::mem::replace(&mut placed, true) {
+                if let Err(e) = place(&tx, &user, &writes, end, &later) {
+                    tx.fail(&e);
+                }
             }
         });
-        request.set_onsuccess(Some(next.unchecked_ref()));
+        request.set_onsuccess(Some(next.as_ref().unchecked_ref()));
+        chain.borrow_mut().push(next);
     }
     Ok(())
 }

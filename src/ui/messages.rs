@@ -130,6 +130,8 @@ pub fn MessageList() -> impl IntoView {
     });
     // While following: how many of the newest messages are drawn (WINDOW, or fewer during a flood), and how
     // many the conversation had when last drawn (a flood is more than DRAW_AT_ONCE arrived since).
+    // A conversation just opened, not drawn yet: it opens at its "New" divider, if that is drawn.
+    let opened = StoredValue::new(false);
     let span = StoredValue::new(WINDOW);
     let drawn_len = StoredValue::new(None::<(Conversation, usize)>);
     // Whether a flood was drawn since the window last grew back; the trigger that grows it.
@@ -147,8 +149,11 @@ pub fn MessageList() -> impl IntoView {
                 .try_update_value(|d| d.replace((m.current().clone(), len)))
                 .flatten();
             match before {
+                // Not while a conversation just opened waits to be placed (at its divider), nor while the reader
+                // reads further up (the window does not move then).
                 Some((conv, n)) if conv == *m.current() => {
-                    if len.saturating_sub(n) > DRAW_AT_ONCE {
+                    if from.is_none() && !opened.get_value() && len.saturating_sub(n) > DRAW_AT_ONCE
+                    {
                         span.set_value(DRAW_AT_ONCE);
                         flooding.set_value(true);
                     }
@@ -204,8 +209,6 @@ pub fn MessageList() -> impl IntoView {
             start.set(Some(first()));
         }
     };
-    // A conversation just opened, not drawn yet: it opens at its "New" divider, if that is drawn.
-    let opened = StoredValue::new(false);
     let at_divider = move |log: &HtmlDivElement| {
         let Some(divider) = log
             .query_selector("li.new")
@@ -226,7 +229,11 @@ pub fn MessageList() -> impl IntoView {
         true
     };
     let drawn = move || {
-        if opened.get_value() {
+        // Called a frame later: the list may be gone by then (signed out).
+        let Some(just_opened) = opened.try_get_value() else {
+            return;
+        };
+        if just_opened {
             opened.set_value(false);
             if list.get_untracked().is_some_and(|log| at_divider(&log)) {
                 return;
@@ -240,7 +247,7 @@ pub fn MessageList() -> impl IntoView {
         if !drawn_armed.get_value() {
             drawn_armed.set_value(true);
             crate::net::next_frame(move || {
-                drawn_armed.set_value(false);
+                drawn_armed.try_set_value(false);
                 drawn();
             });
         }
@@ -250,7 +257,12 @@ pub fn MessageList() -> impl IntoView {
     let resized = StoredValue::new_local(None::<crate::net::Resized>);
     Effect::new(move || {
         if let Some(ol) = lines.get() {
-            resized.set_value(crate::net::Resized::observe(&ol, follow));
+            resized.set_value(crate::net::Resized::observe(&ol, move || {
+                // A conversation just opened is placed by `drawn` (at its divider, or at the bottom).
+                if opened.try_get_value() == Some(false) {
+                    follow();
+                }
+            }));
         }
     });
     // After a flood, the window's older lines come back, DRAW_AT_ONCE a frame once a frame passed without one.
@@ -447,13 +459,17 @@ fn regrow(
     grow: Trigger,
 ) {
     crate::net::next_frame(move || {
-        if span.get_value() >= WINDOW {
-            armed.set_value(false);
+        // The list may be gone by then (signed out): nothing to grow.
+        let Some(now) = span.try_get_value() else {
+            return;
+        };
+        if now >= WINDOW {
+            armed.try_set_value(false);
         } else if flooding.try_update_value(std::mem::take).unwrap_or(false) {
             regrow(span, flooding, armed, grow);
         } else {
-            armed.set_value(false);
-            span.set_value((span.get_value() + DRAW_AT_ONCE).min(WINDOW));
+            armed.try_set_value(false);
+            span.try_set_value((now + DRAW_AT_ONCE).min(WINDOW));
             grow.notify();
         }
     });
