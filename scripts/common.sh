@@ -33,10 +33,11 @@ port_in_use() {
 
 # The release page's size-first build (scripts/build): the standard library rebuilt with the app
 # (`-Zbuild-std`, with its own size-first choices, `optimize_for_size`), panics as a bare trap
-# (`panic=immediate-abort`: no messages, no formatting, no unwinding tables), no source locations and no
-# `Debug` output in the wasm. These options are unstable: the nightly toolchain is pinned, so that a newer
-# nightly cannot change them under us. scripts/install sets it up (with its rust-src); without it the stable
-# toolchain builds the same page, larger (docs/performance.md, "Page size").
+# (`panic=immediate-abort`: no messages, no formatting, no unwinding tables) and no source locations in the
+# wasm. Not `-Zfmt-debug=none`: messages people read quote with `{:?}` (a refused name's character, escaped).
+# These options are unstable: the nightly toolchain is pinned, so that a newer nightly cannot change them
+# under us. scripts/install sets it up (with its rust-src); without it the stable toolchain builds the same
+# page, larger (docs/performance.md, "Page size").
 NIGHTLY="nightly-2026-05-19"
 SMALL_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/small"
 
@@ -59,5 +60,5 @@ small_build_env() {
     export CARGO_UNSTABLE_BUILD_STD_FEATURES="optimize_for_size"
     # Its own target directory: the stable builds (tests, clippy, the dev loop) keep theirs.
     export CARGO_TARGET_DIR="$SMALL_TARGET_DIR"
-    export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none"
+    export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
 }
