@@ -270,6 +270,9 @@ describe('history and identity', () => {
         `-t chat/rooms/${room}/messages/zed`]);
       assert.equal(pub.code, 0, `mosquitto_pub failed: ${pub.output}`);
       await waitForMessage(alice, 'busy 149');
+      // A burst is drawn newest first, a few lines a frame (the list's work per frame is bounded): the window is
+      // whole a few frames later.
+      await alice.waitForFunction(() => document.querySelectorAll('li.message').length >= 100, null, { timeout: 10_000 });
       const drawn = async () => (await messages(alice).locator('.text').allTextContents()).filter((t) => t.startsWith('busy '));
       const all = Array.from({ length: 150 }, (_, i) => `busy ${String(i).padStart(3, '0')}`);
       assert.deepEqual(await drawn(), all.slice(50), 'the newest 100, in order');
