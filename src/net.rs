@@ -32,6 +32,28 @@ pub fn random_u64() -> u64 {
     (a << 32) | b
 }
 
+/// A date formatter in the reader's language and time zone with these `Intl.DateTimeFormat` options (its
+/// `format` function). Make one once and keep it: making one costs the browser tens of milliseconds the first
+/// time (its locale data), and every `toLocaleString` with options makes one.
+pub fn date_format(options: &[(&str, &str)]) -> js_sys::Function {
+    let object = js_sys::Object::new();
+    for (k, v) in options {
+        // Setting a property on a plain object does not fail; if it did, dates would show in the default form.
+        js_sys::Reflect::set(&object, &(*k).into(), &(*v).into()).ok();
+    }
+    js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &object).format()
+}
+
+/// Unix milliseconds `ms` as `format` ([`date_format`]) writes them; empty if it writes nothing.
+pub fn format_date(format: &js_sys::Function, ms: i64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(ms as f64));
+    format
+        .call1(&JsValue::NULL, &date)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
 /// Browser storage: `session` lives as long as the tab (and survives its reloads), `local` as long as the
 /// browser profile. Storage can be missing or full (private modes): reads then give `None`, writes nothing.
 pub mod storage {

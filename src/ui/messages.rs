@@ -879,32 +879,17 @@ fn local_day(ms: i64) -> String {
 }
 
 fn format_day(ms: i64) -> String {
-    DAY_FORMAT.with(|format| {
-        // A formatter's `format` returns a string for a date; if it did not, the day would show empty.
-        format
-            .call1(&wasm_bindgen::JsValue::NULL, &date(ms))
-            .ok()
-            .and_then(|day| day.as_string())
-            .unwrap_or_default()
-    })
+    DAY_FORMAT.with(|format| crate::net::format_date(format, ms))
 }
 
 thread_local! {
-    /// The reader's day format, made once: making one costs the browser tens of milliseconds the first
-    /// time (its locale data), and each `toLocaleDateString` with options makes one.
-    static DAY_FORMAT: js_sys::Function = {
-        let options = js_sys::Object::new();
-        for (k, v) in [
-            ("weekday", "long"),
-            ("year", "numeric"),
-            ("month", "long"),
-            ("day", "numeric"),
-        ] {
-            // Setting a property on a plain object does not fail; if it did, the day would show in the default form.
-            js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
-        }
-        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).format()
-    };
+    /// The reader's day format, made once (see [`crate::net::date_format`]).
+    static DAY_FORMAT: js_sys::Function = crate::net::date_format(&[
+        ("weekday", "long"),
+        ("year", "numeric"),
+        ("month", "long"),
+        ("day", "numeric"),
+    ]);
 }
 
 /// Makes the day format before the first message needs it: called while the page is idle at start.

@@ -216,17 +216,15 @@ fn date(ms: i64) -> js_sys::Date {
 
 /// The day and time in the reader's time zone and language, e.g. "Nov 25, 14:05".
 fn local_time(ms: i64) -> String {
-    let options = js_sys::Object::new();
-    for (k, v) in [
-        ("month", "short"),
-        ("day", "numeric"),
-        ("hour", "2-digit"),
-        ("minute", "2-digit"),
-    ] {
-        // Setting a property on a plain object does not fail; if it did, the time would show in the default form.
-        js_sys::Reflect::set(&options, &k.into(), &v.into()).ok();
+    thread_local! {
+        static FORMAT: js_sys::Function = crate::net::date_format(&[
+            ("month", "short"),
+            ("day", "numeric"),
+            ("hour", "2-digit"),
+            ("minute", "2-digit"),
+        ]);
     }
-    String::from(date(ms).to_locale_string("default", &options))
+    FORMAT.with(|format| crate::net::format_date(format, ms))
 }
 
 fn iso_time(ms: i64) -> String {
